@@ -1,0 +1,3 @@
+from edgebird.cli import main
+
+raise SystemExit(main())

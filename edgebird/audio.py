@@ -1,0 +1,384 @@
+"""Audio in, fixed windows at the model's sample rate out.
+
+Everything that touches samples before the model lives here: probing a file, decoding it in
+blocks (a 2-hour file is never held whole), downmixing, resampling with soxr, the optional
+Butterworth bandpass, and the framing rules. Framing follows BirdNET-Analyzer (BNA) so results
+line up with what users already know: windows start at 0 and advance by ``segment - overlap``;
+the last partial window is kept when at least ``min_segment_seconds`` long and zero-padded.
+
+Windows are addressed by their start sample on the *target* (48 kHz) grid. A reader may start
+anywhere: it seeks to a whole second (where the source and target sample grids coincide for
+every common rate) one second before the first window it needs, so the resampler and the
+filter have warmed up by then. That is what lets a long file be cut into independent work
+units whose results equal a single pass over the whole file.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from collections.abc import Iterator
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import numpy as np
+import soundfile as sf
+import soxr
+
+SAMPLE_RATE = 48000
+SEGMENT_SECONDS = 3.0
+SEGMENT_SAMPLES = int(SAMPLE_RATE * SEGMENT_SECONDS)
+#: BNA's bandpass defaults; with these no filter is applied (as in BNA).
+DEFAULT_FMIN = 0.0
+DEFAULT_FMAX = 15000.0
+#: Source audio decoded per block. Bounds memory for any file length.
+BLOCK_SECONDS = 60.0
+#: Warm-up decoded before the first needed sample (whole seconds, see module docstring).
+PREROLL_SECONDS = 1
+CROP_MODES = ("segments", "center", "first", "smart")
+#: Extensions collected from folders. libsndfile reads these; others are reported, not guessed.
+AUDIO_EXTENSIONS = (".wav", ".flac", ".mp3", ".ogg", ".opus", ".aiff", ".aif", ".w64", ".rf64")
+#: Formats users have that libsndfile cannot decode; named in the error so the fix is obvious.
+NEEDS_FFMPEG = (".m4a", ".aac", ".wma", ".mp4", ".3gp", ".amr")
+
+
+class AudioError(Exception):
+    """A file that cannot be used, with a reason a user can act on."""
+
+
+@dataclass(frozen=True)
+class AudioSettings:
+    """Everything that changes the samples the model sees (and so belongs in a cache key).
+
+    Defaults equal BirdNET-Analyzer's. ``sample_rate`` and ``segment_seconds`` are the
+    backbone's, not user choices; they are here so framing needs nothing else.
+    """
+
+    overlap: float = 0.0
+    fmin: float = DEFAULT_FMIN
+    fmax: float = DEFAULT_FMAX
+    min_segment_seconds: float = 1.0
+    crop_mode: str = "segments"
+    sample_rate: int = SAMPLE_RATE
+    segment_seconds: float = SEGMENT_SECONDS
+
+    def __post_init__(self) -> None:
+        if not 0.0 <= self.overlap < self.segment_seconds:
+            raise ValueError(
+                f"overlap must be >= 0 and < {self.segment_seconds:g} s, got {self.overlap:g}"
+            )
+        if not 0.0 < self.min_segment_seconds <= self.segment_seconds:
+            raise ValueError(
+                f"min segment length must be in (0, {self.segment_seconds:g}] s, "
+                f"got {self.min_segment_seconds:g}"
+            )
+        if not 0.0 <= self.fmin < self.fmax:
+            raise ValueError(f"need 0 <= fmin < fmax, got fmin={self.fmin:g}, fmax={self.fmax:g}")
+        if self.fmax > self.sample_rate / 2:
+            raise ValueError(f"fmax {self.fmax:g} Hz is above Nyquist ({self.sample_rate / 2:g} Hz)")
+        if self.crop_mode not in CROP_MODES:
+            raise ValueError(f"crop mode must be one of {', '.join(CROP_MODES)}")
+
+    @property
+    def segment_samples(self) -> int:
+        return int(round(self.segment_seconds * self.sample_rate))
+
+    @property
+    def hop_samples(self) -> int:
+        return int(round((self.segment_seconds - self.overlap) * self.sample_rate))
+
+    @property
+    def min_segment_samples(self) -> int:
+        return int(round(self.min_segment_seconds * self.sample_rate))
+
+    @property
+    def bandpass_active(self) -> bool:
+        return self.fmin > DEFAULT_FMIN or self.fmax < DEFAULT_FMAX
+
+    def key(self) -> dict:
+        """Plain dict of every field, for cache keys and parameter files."""
+        return asdict(self)
+
+
+@dataclass(frozen=True)
+class AudioInfo:
+    """What ``probe`` learns from a file's header."""
+
+    path: str
+    sample_rate: int
+    channels: int
+    frames: int
+    format: str
+
+    @property
+    def duration(self) -> float:
+        return self.frames / self.sample_rate
+
+    def target_samples(self, sample_rate: int = SAMPLE_RATE) -> int:
+        """Length after resampling; readers pad or trim to exactly this."""
+        return self.frames * sample_rate // self.sample_rate
+
+
+def probe(path: str | os.PathLike) -> AudioInfo:
+    """Read a file's header, or raise AudioError saying why the file cannot be used."""
+    p = Path(path)
+    if not p.exists():
+        raise AudioError("file not found")
+    if not p.is_file():
+        raise AudioError("not a regular file")
+    if not os.access(p, os.R_OK):
+        raise AudioError("permission denied (the file is not readable)")
+    if p.stat().st_size == 0:
+        raise AudioError("empty file (0 bytes)")
+    ext = p.suffix.lower()
+    if ext in NEEDS_FFMPEG:
+        raise AudioError(
+            f"no decoder for '{ext}' files: edgebird reads WAV, FLAC, OGG/Opus and MP3; "
+            f"convert it first, e.g. ffmpeg -i '{p.name}' '{p.stem}.flac'"
+        )
+    try:
+        info = sf.info(str(p))
+    except (sf.LibsndfileError, RuntimeError, OSError) as exc:
+        raise AudioError(f"not a readable audio file ({_short(exc)})") from None
+    if info.frames <= 0 or info.samplerate <= 0:
+        raise AudioError("contains no audio samples")
+    return AudioInfo(str(p), int(info.samplerate), int(info.channels), int(info.frames),
+                     info.format)
+
+
+def notes_for(info: AudioInfo, settings: AudioSettings) -> list[str]:
+    """Warnings that do not stop a file but that a user should see (logged per file)."""
+    notes = []
+    nyquist = info.sample_rate / 2
+    if nyquist < min(settings.fmax, 12000):
+        notes.append(
+            f"sample rate {info.sample_rate} Hz holds nothing above {nyquist:g} Hz; "
+            "BirdNET listens up to 15 kHz, so high songs are missing and scores may be lower"
+        )
+    return notes
+
+
+def window_starts(n_samples: int, settings: AudioSettings) -> np.ndarray:
+    """Start samples of the ``segments`` framing (BNA's rule) for a signal of ``n_samples``."""
+    if n_samples < settings.min_segment_samples:
+        return np.zeros(0, dtype=np.int64)
+    last = n_samples - settings.min_segment_samples  # a window needs this many real samples
+    return np.arange(0, last + 1, settings.hop_samples, dtype=np.int64)
+
+
+def planned_starts(info: AudioInfo, settings: AudioSettings) -> np.ndarray:
+    """Window starts for a file without reading its samples (all modes but ``smart``).
+
+    Raises AudioError when the file is shorter than the minimum segment length.
+    """
+    n = info.target_samples(settings.sample_rate)
+    if n < settings.min_segment_samples:
+        raise AudioError(
+            f"too short: {info.duration:.2f} s of audio, the minimum is "
+            f"{settings.min_segment_seconds:g} s"
+        )
+    mode = settings.crop_mode
+    if mode == "segments" or mode == "smart":
+        return window_starts(n, settings)
+    if mode == "first":
+        return np.zeros(1, dtype=np.int64)
+    # center: the middle window, or the whole (padded) clip when it is shorter than a window
+    return np.array([max(0, (n - settings.segment_samples) // 2)], dtype=np.int64)
+
+
+class _Bandpass:
+    """Butterworth order-5 filter (BNA's), causal with carried state so blocks equal one pass."""
+
+    def __init__(self, settings: AudioSettings):
+        from scipy.signal import butter, sosfilt_zi  # only needed when a filter is on
+
+        nyq = settings.sample_rate / 2
+        if settings.fmin > 0 and settings.fmax < nyq:
+            sos = butter(5, [settings.fmin / nyq, settings.fmax / nyq], btype="band",
+                         output="sos")
+        elif settings.fmin > 0:
+            sos = butter(5, settings.fmin / nyq, btype="high", output="sos")
+        else:
+            sos = butter(5, settings.fmax / nyq, btype="low", output="sos")
+        self._sos = sos
+        self._zi = sosfilt_zi(sos) * 0.0
+
+    def __call__(self, x: np.ndarray) -> np.ndarray:
+        from scipy.signal import sosfilt
+
+        y, self._zi = sosfilt(self._sos, x, zi=self._zi)
+        return y.astype(np.float32, copy=False)
+
+
+def read_blocks(
+    info: AudioInfo,
+    settings: AudioSettings,
+    start_second: int = 0,
+    stop_sample: int | None = None,
+    block_seconds: float = BLOCK_SECONDS,
+) -> Iterator[np.ndarray]:
+    """Yield mono float32 blocks at ``settings.sample_rate`` from ``start_second`` on.
+
+    The blocks together hold exactly ``stop_sample - start_second * rate`` samples
+    (``stop_sample`` defaults to the file's resampled length), zero-padded if the decoder
+    returns fewer. Raises AudioError on decode errors and on NaN/inf samples.
+    """
+    rate = settings.sample_rate
+    total = info.target_samples(rate)
+    stop = total if stop_sample is None else min(stop_sample, total)
+    remaining = stop - start_second * rate
+    if remaining <= 0:
+        return
+    src_rate = info.sample_rate
+    resampler = (
+        soxr.ResampleStream(src_rate, rate, 1, dtype="float32") if src_rate != rate else None
+    )
+    bandpass = _Bandpass(settings) if settings.bandpass_active else None
+    block_frames = max(1, int(block_seconds * src_rate))
+    try:
+        with sf.SoundFile(info.path) as f:
+            if start_second:
+                f.seek(start_second * src_rate)
+            position = start_second * src_rate
+            while remaining > 0:
+                data = f.read(block_frames, dtype="float32", always_2d=True)
+                last = len(data) < block_frames
+                mono = data.mean(axis=1, dtype=np.float32) if data.shape[1] > 1 else data[:, 0]
+                if not np.isfinite(mono).all():
+                    bad = int(np.flatnonzero(~np.isfinite(mono))[0]) + position
+                    raise AudioError(
+                        f"corrupt samples: NaN or infinite values at {bad / src_rate:.2f} s"
+                    )
+                position += len(data)
+                out = resampler.resample_chunk(mono, last=last) if resampler else mono
+                if bandpass is not None and len(out):
+                    out = bandpass(out)
+                if len(out) > remaining:
+                    out = out[:remaining]
+                if len(out):
+                    remaining -= len(out)
+                    yield out
+                if last:
+                    break
+    except sf.LibsndfileError as exc:
+        raise AudioError(f"decoding failed ({_short(exc)})") from None
+    if remaining > 0:  # decoder delivered fewer frames than the header promised
+        yield np.zeros(remaining, dtype=np.float32)
+
+
+def iter_windows(
+    info: AudioInfo,
+    settings: AudioSettings,
+    starts: np.ndarray,
+    block_seconds: float = BLOCK_SECONDS,
+) -> Iterator[tuple[int, np.ndarray]]:
+    """Yield ``(start_sample, window)`` for each of the sorted ``starts``; windows are padded.
+
+    Only the part of the file that the windows cover (plus the warm-up) is decoded, and at
+    most one block plus one window is held in memory.
+    """
+    if len(starts) == 0:
+        return
+    rate, seg = settings.sample_rate, settings.segment_samples
+    start_second = max(0, int(starts[0]) // rate - PREROLL_SECONDS)
+    origin = start_second * rate  # global sample index of buf[0]
+    buf = np.zeros(0, dtype=np.float32)
+    pending = [int(s) for s in starts]
+    i = 0
+    stop = int(starts[-1]) + seg
+    for block in read_blocks(info, settings, start_second, stop, block_seconds):
+        buf = np.concatenate([buf, block]) if len(buf) else block
+        while i < len(pending) and pending[i] + seg <= origin + len(buf):
+            a = pending[i] - origin
+            yield pending[i], buf[a:a + seg].copy()
+            i += 1
+        if i < len(pending):  # drop what no later window needs
+            drop = min(pending[i] - origin, len(buf))
+            if drop > 0:
+                buf, origin = buf[drop:], origin + drop
+    while i < len(pending):  # windows running past the end of the file: zero-pad
+        a = pending[i] - origin
+        window = np.zeros(seg, dtype=np.float32)
+        piece = buf[max(a, 0):a + seg]
+        window[:len(piece)] = piece
+        yield pending[i], window
+        i += 1
+
+
+def load(path: str | os.PathLike, settings: AudioSettings | None = None) -> np.ndarray:
+    """The whole file as mono float32 at the target rate. For short clips only."""
+    settings = settings or AudioSettings()
+    info = probe(path)
+    blocks = list(read_blocks(info, settings))
+    return np.concatenate(blocks) if blocks else np.zeros(0, dtype=np.float32)
+
+
+def smart_starts(windows: np.ndarray, starts: np.ndarray, max_peaks: int = 5) -> np.ndarray:
+    """Pick the loudest windows of a clip (BNA's ``smart`` crop).
+
+    Each window is scored ``0.7 * RMS + 0.3 * peak``; scores are smoothed over neighbours and
+    up to ``max_peaks`` local maxima are kept. With fewer than two maxima (a flat clip) the
+    top ``max(3, n // 3)`` windows are kept instead. Returned in time order.
+    """
+    n = len(starts)
+    if n <= 1:
+        return np.asarray(starts, dtype=np.int64)
+    from scipy.signal import find_peaks
+
+    rms = np.sqrt(np.mean(windows.astype(np.float64) ** 2, axis=1))
+    peak = np.max(np.abs(windows), axis=1)
+    score = 0.7 * rms + 0.3 * peak
+    smooth = np.convolve(np.pad(score, 1, mode="edge"), np.ones(3) / 3, mode="valid")
+    peaks, _ = find_peaks(np.pad(smooth, 1, mode="constant", constant_values=-np.inf))
+    peaks = peaks - 1
+    if len(peaks) >= 2:
+        chosen = peaks[np.argsort(smooth[peaks])[::-1][:max_peaks]]
+    else:
+        chosen = np.argsort(score)[::-1][: min(n, max(3, n // 3))]
+    return np.sort(np.asarray(starts)[chosen]).astype(np.int64)
+
+
+def find_audio_files(
+    inputs: list[str | os.PathLike],
+) -> tuple[list[tuple[Path, str]], list[tuple[str, str]]]:
+    """Expand files and folders (recursively) into ``(path, relative name)`` pairs.
+
+    The relative name mirrors the input tree (for output files); with several inputs it starts
+    with the input's own name so outputs cannot collide. Returns ``(files, problems)``: a
+    named path that does not exist is a problem (path, reason), never silently dropped.
+    Hidden files and folders (starting with '.') are skipped, as BNA does. Files that
+    libsndfile cannot decode (m4a, wma...) are kept so the user is told why they fail.
+    """
+    files: list[tuple[Path, str]] = []
+    problems: list[tuple[str, str]] = []
+    several = len(inputs) > 1
+    for item in inputs:
+        p = Path(item)
+        if p.is_dir():
+            prefix = Path(p.resolve().name) if several else Path()
+            for root, dirs, names in os.walk(p):
+                dirs[:] = sorted(d for d in dirs if not d.startswith("."))
+                for name in sorted(names):
+                    ext = os.path.splitext(name)[1].lower()
+                    if name.startswith(".") or ext not in AUDIO_EXTENSIONS + NEEDS_FFMPEG:
+                        continue
+                    full = Path(root) / name
+                    files.append((full, str(prefix / full.relative_to(p))))
+        elif p.exists():
+            files.append((p, p.name))
+        else:
+            problems.append((str(p), "file or folder not found"))
+    seen: set[Path] = set()
+    unique = []
+    for f, rel in files:
+        r = f.resolve()
+        if r not in seen:
+            seen.add(r)
+            unique.append((f, rel))
+    return unique, problems
+
+
+def _short(exc: BaseException) -> str:
+    text = str(exc).strip().splitlines()
+    msg = text[-1] if text else type(exc).__name__
+    return msg.split(": ", 1)[-1] if "Error opening" in msg else msg

