@@ -6,16 +6,17 @@ Butterworth bandpass, and the framing rules. Framing follows BirdNET-Analyzer (B
 line up with what users already know: windows start at 0 and advance by ``segment - overlap``;
 the last partial window is kept when at least ``min_segment_seconds`` long and zero-padded.
 
-Windows are addressed by their start sample on the *target* (48 kHz) grid. A reader may start
-anywhere: it seeks to a whole second (where the source and target sample grids coincide for
-every common rate) one second before the first window it needs, so the resampler and the
-filter have warmed up by then. That is what lets a long file be cut into independent work
-units whose results equal a single pass over the whole file.
+Decoding follows a fixed grid of 60-second blocks on the target timeline. Each block is
+decoded on its own, from one second before it to one second after it (so the resampler and
+the filter have settled), resampled in one shot, and trimmed to the block. Because every
+reader, whether it reads the whole file or only some windows, produces each block the same
+way, a long file can be cut into independent work units whose results are bit-identical to
+one pass over the file. That matters more than it seems: BirdNET's log-spectrogram turns
+float rounding differences of 1e-7 in zero-padded windows into embedding differences of 1e-3.
 """
 
 from __future__ import annotations
 
-import math
 import os
 from collections.abc import Iterator
 from dataclasses import asdict, dataclass
@@ -25,16 +26,19 @@ import numpy as np
 import soundfile as sf
 import soxr
 
+from edgebird.quiet import quiet_native_stderr
+
 SAMPLE_RATE = 48000
 SEGMENT_SECONDS = 3.0
 SEGMENT_SAMPLES = int(SAMPLE_RATE * SEGMENT_SECONDS)
 #: BNA's bandpass defaults; with these no filter is applied (as in BNA).
 DEFAULT_FMIN = 0.0
 DEFAULT_FMAX = 15000.0
-#: Source audio decoded per block. Bounds memory for any file length.
-BLOCK_SECONDS = 60.0
-#: Warm-up decoded before the first needed sample (whole seconds, see module docstring).
-PREROLL_SECONDS = 1
+#: The decoding grid (see the module docstring). Whole seconds, so that source and target
+#: sample grids coincide at block edges for every common rate. Bounds memory for any length.
+BLOCK_SECONDS = 60
+#: Decoded on each side of a block for the resampler's and the filter's warm-up.
+PAD_SECONDS = 1
 CROP_MODES = ("segments", "center", "first", "smart")
 #: Extensions collected from folders. libsndfile reads these; others are reported, not guessed.
 AUDIO_EXTENSIONS = (".wav", ".flac", ".mp3", ".ogg", ".opus", ".aiff", ".aif", ".w64", ".rf64")
@@ -75,7 +79,9 @@ class AudioSettings:
         if not 0.0 <= self.fmin < self.fmax:
             raise ValueError(f"need 0 <= fmin < fmax, got fmin={self.fmin:g}, fmax={self.fmax:g}")
         if self.fmax > self.sample_rate / 2:
-            raise ValueError(f"fmax {self.fmax:g} Hz is above Nyquist ({self.sample_rate / 2:g} Hz)")
+            raise ValueError(
+                f"fmax {self.fmax:g} Hz is above Nyquist ({self.sample_rate / 2:g} Hz)"
+            )
         if self.crop_mode not in CROP_MODES:
             raise ValueError(f"crop mode must be one of {', '.join(CROP_MODES)}")
 
@@ -137,7 +143,8 @@ def probe(path: str | os.PathLike) -> AudioInfo:
             f"convert it first, e.g. ffmpeg -i '{p.name}' '{p.stem}.flac'"
         )
     try:
-        info = sf.info(str(p))
+        with quiet_native_stderr():
+            info = sf.info(str(p))
     except (sf.LibsndfileError, RuntimeError, OSError) as exc:
         raise AudioError(f"not a readable audio file ({_short(exc)})") from None
     if info.frames <= 0 or info.samplerate <= 0:
@@ -186,108 +193,90 @@ def planned_starts(info: AudioInfo, settings: AudioSettings) -> np.ndarray:
     return np.array([max(0, (n - settings.segment_samples) // 2)], dtype=np.int64)
 
 
-class _Bandpass:
-    """Butterworth order-5 filter (BNA's), causal with carried state so blocks equal one pass."""
+def _bandpass(x: np.ndarray, settings: AudioSettings) -> np.ndarray:
+    """Butterworth order-5 filter (BNA's): band, high- or low-pass as the edges ask."""
+    from scipy.signal import butter, sosfilt  # only needed when a filter is on
 
-    def __init__(self, settings: AudioSettings):
-        from scipy.signal import butter, sosfilt_zi  # only needed when a filter is on
-
-        nyq = settings.sample_rate / 2
-        if settings.fmin > 0 and settings.fmax < nyq:
-            sos = butter(5, [settings.fmin / nyq, settings.fmax / nyq], btype="band",
-                         output="sos")
-        elif settings.fmin > 0:
-            sos = butter(5, settings.fmin / nyq, btype="high", output="sos")
-        else:
-            sos = butter(5, settings.fmax / nyq, btype="low", output="sos")
-        self._sos = sos
-        self._zi = sosfilt_zi(sos) * 0.0
-
-    def __call__(self, x: np.ndarray) -> np.ndarray:
-        from scipy.signal import sosfilt
-
-        y, self._zi = sosfilt(self._sos, x, zi=self._zi)
-        return y.astype(np.float32, copy=False)
+    nyq = settings.sample_rate / 2
+    if settings.fmin > 0 and settings.fmax < nyq:
+        sos = butter(5, [settings.fmin / nyq, settings.fmax / nyq], btype="band", output="sos")
+    elif settings.fmin > 0:
+        sos = butter(5, settings.fmin / nyq, btype="high", output="sos")
+    else:
+        sos = butter(5, settings.fmax / nyq, btype="low", output="sos")
+    return sosfilt(sos, x).astype(np.float32, copy=False)
 
 
 def read_blocks(
     info: AudioInfo,
     settings: AudioSettings,
-    start_second: int = 0,
-    stop_sample: int | None = None,
-    block_seconds: float = BLOCK_SECONDS,
-) -> Iterator[np.ndarray]:
-    """Yield mono float32 blocks at ``settings.sample_rate`` from ``start_second`` on.
+    start: int = 0,
+    stop: int | None = None,
+) -> Iterator[tuple[int, np.ndarray]]:
+    """Yield ``(first_sample, samples)``: mono float32 at ``settings.sample_rate`` covering
+    target samples ``[start, stop)`` (default: the whole file), one block at a time.
 
-    The blocks together hold exactly ``stop_sample - start_second * rate`` samples
-    (``stop_sample`` defaults to the file's resampled length), zero-padded if the decoder
-    returns fewer. Raises AudioError on decode errors and on NaN/inf samples.
+    The pieces together hold exactly ``stop - start`` samples, zero-padded if the decoder
+    returns fewer frames than the header promised. Raises AudioError on decode errors and on
+    NaN/inf samples.
     """
-    rate = settings.sample_rate
+    rate, src = settings.sample_rate, info.sample_rate
     total = info.target_samples(rate)
-    stop = total if stop_sample is None else min(stop_sample, total)
-    remaining = stop - start_second * rate
-    if remaining <= 0:
+    stop = total if stop is None else min(stop, total)
+    if start >= stop:
         return
-    src_rate = info.sample_rate
-    resampler = (
-        soxr.ResampleStream(src_rate, rate, 1, dtype="float32") if src_rate != rate else None
-    )
-    bandpass = _Bandpass(settings) if settings.bandpass_active else None
-    block_frames = max(1, int(block_seconds * src_rate))
+    block = BLOCK_SECONDS * rate
     try:
-        with sf.SoundFile(info.path) as f:
-            if start_second:
-                f.seek(start_second * src_rate)
-            position = start_second * src_rate
-            while remaining > 0:
-                data = f.read(block_frames, dtype="float32", always_2d=True)
-                last = len(data) < block_frames
-                mono = data.mean(axis=1, dtype=np.float32) if data.shape[1] > 1 else data[:, 0]
-                if not np.isfinite(mono).all():
-                    bad = int(np.flatnonzero(~np.isfinite(mono))[0]) + position
-                    raise AudioError(
-                        f"corrupt samples: NaN or infinite values at {bad / src_rate:.2f} s"
-                    )
-                position += len(data)
-                out = resampler.resample_chunk(mono, last=last) if resampler else mono
-                if bandpass is not None and len(out):
-                    out = bandpass(out)
-                if len(out) > remaining:
-                    out = out[:remaining]
-                if len(out):
-                    remaining -= len(out)
-                    yield out
-                if last:
-                    break
+        for b in range(start // block, (stop - 1) // block + 1):
+            lo = max(0, b * BLOCK_SECONDS - PAD_SECONDS)  # seconds
+            first = lo * src
+            want = min((b + 1) * BLOCK_SECONDS + PAD_SECONDS - lo, info.frames) * src
+            # A fresh decoder per block: MP3 decoders carry state across seeks, so only a
+            # cold open + seek gives the same samples whichever block was read before.
+            with sf.SoundFile(info.path) as f:
+                f.seek(min(first, info.frames))
+                data = f.read(max(0, min(want, info.frames - first)), dtype="float32",
+                              always_2d=True)
+            mono = data.mean(axis=1, dtype=np.float32) if data.shape[1] > 1 else data[:, 0]
+            if not np.isfinite(mono).all():
+                bad = int(np.flatnonzero(~np.isfinite(mono))[0]) + first
+                raise AudioError(f"corrupt samples: NaN or infinite values at {bad / src:.2f} s")
+            out = soxr.resample(mono, src, rate) if src != rate and len(mono) else mono
+            if settings.bandpass_active and len(out):
+                out = _bandpass(out, settings)
+            g0 = b * block
+            length = min(block, total - g0)
+            a = (b * BLOCK_SECONDS - lo) * rate
+            body = out[a:a + length]
+            if len(body) < length:  # decoder delivered fewer frames than promised
+                body = np.concatenate([body, np.zeros(length - len(body), np.float32)])
+            s0, s1 = max(start, g0) - g0, min(stop, g0 + length) - g0
+            yield g0 + s0, body[s0:s1]
     except sf.LibsndfileError as exc:
         raise AudioError(f"decoding failed ({_short(exc)})") from None
-    if remaining > 0:  # decoder delivered fewer frames than the header promised
-        yield np.zeros(remaining, dtype=np.float32)
 
 
 def iter_windows(
     info: AudioInfo,
     settings: AudioSettings,
     starts: np.ndarray,
-    block_seconds: float = BLOCK_SECONDS,
 ) -> Iterator[tuple[int, np.ndarray]]:
     """Yield ``(start_sample, window)`` for each of the sorted ``starts``; windows are padded.
 
-    Only the part of the file that the windows cover (plus the warm-up) is decoded, and at
-    most one block plus one window is held in memory.
+    Only the blocks that the windows cover are decoded, and at most one block plus one
+    window is held in memory.
     """
     if len(starts) == 0:
         return
-    rate, seg = settings.sample_rate, settings.segment_samples
-    start_second = max(0, int(starts[0]) // rate - PREROLL_SECONDS)
-    origin = start_second * rate  # global sample index of buf[0]
-    buf = np.zeros(0, dtype=np.float32)
+    seg = settings.segment_samples
     pending = [int(s) for s in starts]
+    buf = np.zeros(0, dtype=np.float32)
+    origin = pending[0]  # global sample index of buf[0]
     i = 0
-    stop = int(starts[-1]) + seg
-    for block in read_blocks(info, settings, start_second, stop, block_seconds):
-        buf = np.concatenate([buf, block]) if len(buf) else block
+    for g0, piece in read_blocks(info, settings, pending[0], pending[-1] + seg):
+        if not len(buf):
+            origin = g0
+        buf = np.concatenate([buf, piece]) if len(buf) else piece
         while i < len(pending) and pending[i] + seg <= origin + len(buf):
             a = pending[i] - origin
             yield pending[i], buf[a:a + seg].copy()
@@ -309,16 +298,18 @@ def load(path: str | os.PathLike, settings: AudioSettings | None = None) -> np.n
     """The whole file as mono float32 at the target rate. For short clips only."""
     settings = settings or AudioSettings()
     info = probe(path)
-    blocks = list(read_blocks(info, settings))
+    blocks = [piece for _, piece in read_blocks(info, settings)]
     return np.concatenate(blocks) if blocks else np.zeros(0, dtype=np.float32)
 
 
 def smart_starts(windows: np.ndarray, starts: np.ndarray, max_peaks: int = 5) -> np.ndarray:
-    """Pick the loudest windows of a clip (BNA's ``smart`` crop).
+    """Pick the windows of a clip that hold its calls (the ``smart`` crop).
 
-    Each window is scored ``0.7 * RMS + 0.3 * peak``; scores are smoothed over neighbours and
-    up to ``max_peaks`` local maxima are kept. With fewer than two maxima (a flat clip) the
-    top ``max(3, n // 3)`` windows are kept instead. Returned in time order.
+    Each window is scored ``0.7 * RMS + 0.3 * peak`` (BNA's score). Local maxima of the score
+    that stand out from the clip's typical level (at least a quarter of the way from the
+    median to the maximum) are kept, loudest first, at most ``max_peaks``. A flat clip (no
+    such maximum) keeps its loudest ``max(3, n // 3)`` windows. Unlike BNA, a clip with a
+    single call yields that one window rather than padding up to three. Returned in time order.
     """
     n = len(starts)
     if n <= 1:
@@ -328,11 +319,15 @@ def smart_starts(windows: np.ndarray, starts: np.ndarray, max_peaks: int = 5) ->
     rms = np.sqrt(np.mean(windows.astype(np.float64) ** 2, axis=1))
     peak = np.max(np.abs(windows), axis=1)
     score = 0.7 * rms + 0.3 * peak
-    smooth = np.convolve(np.pad(score, 1, mode="edge"), np.ones(3) / 3, mode="valid")
-    peaks, _ = find_peaks(np.pad(smooth, 1, mode="constant", constant_values=-np.inf))
+    median, top = float(np.median(score)), float(score.max())
+    peaks, _ = find_peaks(np.pad(score, 1, mode="constant", constant_values=-np.inf))
     peaks = peaks - 1
-    if len(peaks) >= 2:
-        chosen = peaks[np.argsort(smooth[peaks])[::-1][:max_peaks]]
+    if top > median * (1 + 1e-6):
+        peaks = peaks[score[peaks] >= median + 0.25 * (top - median)]
+    else:
+        peaks = peaks[:0]
+    if len(peaks):
+        chosen = peaks[np.argsort(score[peaks])[::-1][:max_peaks]]
     else:
         chosen = np.argsort(score)[::-1][: min(n, max(3, n // 3))]
     return np.sort(np.asarray(starts)[chosen]).astype(np.int64)

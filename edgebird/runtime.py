@@ -40,3 +40,4 @@ def make_interpreter(
     if model_content is not None:
         return module.Interpreter(model_content=model_content, **kwargs)
     return module.Interpreter(model_path=model_path, **kwargs)
+

@@ -152,7 +152,8 @@ class EmbeddingStore:
 
     def __iter__(self) -> Iterator[Entry]:
         for meta in sorted((self.root / "entries").glob("*/*/meta.json")):
-            yield Entry(meta.parent, json.loads(meta.read_text()))
+            if not meta.parent.name.endswith(".partial"):
+                yield Entry(meta.parent, json.loads(meta.read_text()))
 
     # -- writing ------------------------------------------------------------------------------
     def done_parts(self, key: str) -> set[int]:

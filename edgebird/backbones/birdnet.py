@@ -21,6 +21,7 @@ import numpy as np
 
 from edgebird import tflite_graph
 from edgebird.audio import SAMPLE_RATE, SEGMENT_SAMPLES
+from edgebird.quiet import quiet_native_stderr
 from edgebird.runtime import make_interpreter
 
 MODEL_FILE = "BirdNET_GLOBAL_6K_V2.4_Model_FP32.tflite"
@@ -146,7 +147,8 @@ class BirdNET:
             interp = make_interpreter(model_content=rewritten, num_threads=self.num_threads)
         inp = interp.get_input_details()[0]["index"]
         interp.resize_tensor_input(inp, [self.batch_size, self.segment_samples])
-        interp.allocate_tensors()
+        with quiet_native_stderr():
+            interp.allocate_tensors()
         outs = {d["name"]: d["index"] for d in interp.get_output_details()}
         self._input = inp
         self._emb_out = outs[EMBEDDING_TENSOR]

@@ -1,0 +1,65 @@
+"""The command line as a user runs it."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+from edgebird import __version__
+from edgebird.cli import main
+
+
+def run(*args: str) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "edgebird", *args], capture_output=True,
+                          text=True, timeout=300)
+
+
+def test_version_and_help():
+    r = run("--version")
+    assert r.returncode == 0 and r.stdout.strip() == f"edgebird {__version__}"
+    r = run("embed", "--help")
+    assert r.returncode == 0 and "--overlap" in r.stdout and "--crop-mode" in r.stdout
+
+
+def test_help_imports_no_model_runtime_and_no_tensorflow():
+    code = ("import sys; from edgebird.cli import build_parser; build_parser().format_help(); "
+            "print(sorted(m for m in ('tensorflow', 'ai_edge_litert', 'keras') "
+            "if m in sys.modules))")
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert r.stdout.strip() == "[]"
+
+
+def test_no_command_prints_help(capsys):
+    assert main([]) == 2
+    assert "embed" in capsys.readouterr().out
+
+
+def test_bad_settings_are_a_clear_usage_error(tmp_path, capsys):
+    assert main(["embed", str(tmp_path), "-o", str(tmp_path / "o"), "--overlap", "3"]) == 2
+    assert "overlap must be >= 0 and < 3 s" in capsys.readouterr().err
+
+
+def test_embed_exit_status_says_whether_files_failed(tmp_path, make_audio):
+    make_audio("in/ok.wav", seconds=3.0)
+    r = run("embed", str(tmp_path / "in"), "-o", str(tmp_path / "st"), "-q", "--workers", "1")
+    assert r.returncode == 0, r.stderr
+    assert "1 embedded" in r.stdout
+    (tmp_path / "in" / "broken.wav").write_text("nope")
+    r = run("embed", str(tmp_path / "in"), "-o", str(tmp_path / "st"), "-q", "--workers", "1",
+            "--csv", str(tmp_path / "csv"))
+    assert r.returncode == 1
+    assert "broken.wav: not a readable audio file" in r.stdout + r.stderr
+    assert "0 embedded, 1 from the store, 1 failed" in r.stdout
+    assert (tmp_path / "csv" / "ok.wav.embeddings.csv").is_file()
+
+
+def test_demo(tmp_path):
+    from edgebird.demo import run_demo
+    from edgebird.engine import EngineSettings
+
+    lines: list[str] = []
+    result = run_demo(tmp_path / "demo", clips_per_class=3, progress=False, echo=lines.append,
+                      engine=EngineSettings(workers=1))
+    assert result["n"] == 15 and result["accuracy"] >= 0.8
+    assert result["plot"].is_file() and result["plot"].stat().st_size > 10_000
+    assert any("nearest-centroid accuracy" in line for line in lines)
