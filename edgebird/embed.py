@@ -75,6 +75,114 @@ def _split(starts: np.ndarray, size: int) -> list[np.ndarray]:
     return [starts[i:i + size] for i in range(0, len(starts), size)]
 
 
+def _plan_parts(info: AudioInfo, audio: AudioSettings,
+                chunk: int) -> tuple[list[np.ndarray | None], int]:
+    """A file's work units (window starts per unit; None = choose by smart crop in the
+    worker) and its window count. Raises AudioError for files too short to use."""
+    if audio.crop_mode == "smart":
+        grid = window_starts(info.target_samples(audio.sample_rate), audio)
+        if len(grid) == 0:
+            planned_starts(info, audio)  # raises the "too short" error
+        return [None], len(grid)
+    starts = planned_starts(info, audio)
+    return list(_split(starts, chunk)), len(starts)
+
+
+class _Run:
+    """One ``embed_files`` call: planning, the result stream and publishing entries."""
+
+    def __init__(self, store: EmbeddingStore, log: ErrorLog, audio: AudioSettings,
+                 engine: eng.EngineSettings, model: EmbeddingModel, csv_dir: Path | None):
+        self.store, self.log, self.audio, self.engine = store, log, audio, engine
+        self.model, self.csv_dir = model, csv_dir
+        self.fingerprint = model.fingerprint
+        self.summary = EmbedSummary()
+        self.jobs: list[_Job] = []
+        self.tasks: list[eng.Task] = []
+        self.weights: dict[tuple[int, int], int] = {}
+        self.pool: eng.WorkerPool | None = None
+
+    def plan(self, path: Path, rel: str) -> None:
+        try:
+            info = probe(path)
+            digest = self.store.digest(path)
+            key = entry_key(digest, self.audio.key(), self.fingerprint)
+            entry = self.store.get(key)
+            if entry is not None:
+                self.summary.cached += 1
+                self._publish(entry, rel, str(path))
+                return
+            parts, n_windows = _plan_parts(info, self.audio, self.engine.chunk_windows)
+        except AudioError as exc:
+            self.log.error(str(path), str(exc))
+            return
+        except OSError as exc:
+            self.log.error(str(path), f"cannot read the file ({exc.strerror or exc})")
+            return
+        notes = notes_for(info, self.audio)
+        for note in notes:
+            self.log.warning(str(path), note)
+        done = self.store.done_parts(key)
+        job = _Job(path, rel, info, key, digest, set(range(len(parts))) - done, n_windows, notes)
+        self.jobs.append(job)
+        index = len(self.jobs) - 1
+        for i, part_starts in enumerate(parts):
+            if i not in done:
+                self.tasks.append(eng.Task(index, i, info, part_starts))
+                self.weights[(index, i)] = n_windows if part_starts is None else len(part_starts)
+        if not job.parts_left:  # every part survived an earlier, interrupted run
+            self.finish(job)
+        n_workers = self.engine.resolved_workers(2**31)
+        if self.pool is None and n_workers > 1 and len(self.tasks) > 1:
+            # Start the workers now: they load the model while the rest is planned.
+            self.pool = eng.WorkerPool(self.model, self.audio, self.engine, n_workers)
+
+    def execute(self, progress: bool) -> None:
+        from tqdm import tqdm
+
+        with tqdm(total=sum(self.weights.values()), unit="win", disable=not progress,
+                  desc="embedding", dynamic_ncols=True) as bar:
+            for result in eng.run(self.tasks, self.model, self.audio, self.engine, self.pool):
+                bar.update(self.weights[(result.job, result.part)])
+                job = self.jobs[result.job]
+                if job.failed:
+                    continue
+                if isinstance(result, eng.TaskFailed):
+                    job.failed = True
+                    self.store.abort(job.key)
+                    self.log.error(str(job.path), result.reason)
+                    continue
+                self.store.write_part(job.key, result.part,
+                                      result.starts / self.audio.sample_rate, result.embeddings)
+                self.summary.windows += len(result.starts)
+                job.parts_left.discard(result.part)
+                if not job.parts_left:
+                    self.finish(job)
+
+    def finish(self, job: _Job) -> None:
+        entry = self.store.commit(job.key, {
+            "source": str(job.path.resolve()), "relative": job.rel, "digest": job.digest,
+            "duration": job.info.duration, "sample_rate": job.info.sample_rate,
+            "channels": job.info.channels, "format": job.info.format,
+            "n_windows": job.n_windows, "audio": self.audio.key(), "model": self.model.name,
+            "model_fingerprint": self.fingerprint, "embedding_dim": self.model.embedding_dim,
+            "notes": job.notes,
+        })
+        self.summary.computed += 1
+        self.summary.audio_seconds += job.info.duration
+        self._publish(entry, job.rel, str(job.path))
+
+    def _publish(self, entry: Entry, rel: str, shown_path: str) -> None:
+        self.summary.entries.append(entry)
+        if self.csv_dir:
+            write_embeddings_csv(entry, self.csv_dir / (rel + ".embeddings.csv"), shown_path)
+
+    def close(self) -> None:
+        self.store.close()
+        if self.pool is not None:
+            self.pool.close()
+
+
 def embed_files(
     inputs: Sequence[str | os.PathLike],
     out: str | os.PathLike,
@@ -85,7 +193,11 @@ def embed_files(
     progress: bool = True,
     echo: Callable[[str], None] | None = None,
 ) -> EmbedSummary:
-    """Embed every audio file under ``inputs`` into the store at ``out``."""
+    """Embed every audio file under ``inputs`` into the store at ``out``.
+
+    Returns a summary; per-file problems are in ``summary.failed`` and in
+    ``out/error_log.txt``. Raises ValueError only for settings that fit no file.
+    """
     from tqdm import tqdm
 
     t0 = time.perf_counter()
@@ -95,109 +207,23 @@ def embed_files(
         model = BirdNET(num_threads=engine.threads, batch_size=engine.batch_size)
     if audio.sample_rate != model.sample_rate or audio.segment_samples != model.segment_samples:
         raise ValueError("audio settings do not match the model's sample rate / window")
-    echo = echo or (lambda msg: tqdm.write(msg))
     out = Path(out)
-    store = EmbeddingStore(out)
-    log = ErrorLog(out / "error_log.txt", echo)
-    summary = EmbedSummary()
+    log = ErrorLog(out / "error_log.txt", echo or (lambda msg: tqdm.write(msg)))
     files, problems = find_audio_files(list(inputs))
     for path, reason in problems:
         log.error(path, reason)
-    summary.files = len(files) + len(problems)
-    fingerprint = model.fingerprint
-
-    jobs: list[_Job] = []
-    tasks: list[eng.Task] = []
-    weights: dict[tuple[int, int], int] = {}
-    for path, rel in files:
-        try:
-            info = probe(path)
-            digest = store.digest(path)
-        except (AudioError, OSError) as exc:
-            log.error(str(path), str(exc) if isinstance(exc, AudioError) else _os_reason(exc))
-            continue
-        key = entry_key(digest, audio.key(), fingerprint)
-        entry = store.get(key)
-        if entry is not None:
-            summary.cached += 1
-            summary.entries.append(entry)
-            if csv_dir:
-                write_embeddings_csv(entry, Path(csv_dir) / (rel + ".embeddings.csv"), str(path))
-            continue
-        try:
-            if audio.crop_mode == "smart":
-                grid = window_starts(info.target_samples(audio.sample_rate), audio)
-                if len(grid) == 0:
-                    planned_starts(info, audio)  # raises the "too short" error
-                parts: list[np.ndarray | None] = [None]
-                n_windows = len(grid)
-            else:
-                starts = planned_starts(info, audio)
-                parts = _split(starts, engine.chunk_windows)
-                n_windows = len(starts)
-        except AudioError as exc:
-            log.error(str(path), str(exc))
-            continue
-        notes = notes_for(info, audio)
-        for note in notes:
-            log.warning(str(path), note)
-        done = store.done_parts(key)
-        job = _Job(path, rel, info, key, digest, set(range(len(parts))) - done, n_windows, notes)
-        jobs.append(job)
-        for i, part_starts in enumerate(parts):
-            if i in done:
-                continue
-            tasks.append(eng.Task(len(jobs) - 1, i, info, part_starts))
-            weights[(len(jobs) - 1, i)] = n_windows if part_starts is None else len(part_starts)
-
-    def finish(job: _Job) -> None:
-        entry = store.commit(job.key, {
-            "source": str(job.path.resolve()), "relative": job.rel, "digest": job.digest,
-            "duration": job.info.duration, "sample_rate": job.info.sample_rate,
-            "channels": job.info.channels, "format": job.info.format,
-            "n_windows": job.n_windows, "audio": audio.key(), "model": model.name,
-            "model_fingerprint": fingerprint, "embedding_dim": model.embedding_dim,
-            "notes": job.notes,
-        })
-        summary.computed += 1
-        summary.audio_seconds += job.info.duration
-        summary.entries.append(entry)
-        if csv_dir:
-            write_embeddings_csv(entry, Path(csv_dir) / (job.rel + ".embeddings.csv"),
-                                 str(job.path))
-
-    for job in jobs:  # every part survived an earlier, interrupted run
-        if not job.parts_left:
-            finish(job)
-    bar = tqdm(total=sum(weights.values()), unit="win", disable=not progress,
-               desc="embedding", dynamic_ncols=True)
+    run = _Run(EmbeddingStore(out), log, audio, engine, model,
+               Path(csv_dir) if csv_dir else None)
+    run.summary.files = len(files) + len(problems)
     try:
-        for result in eng.run(tasks, model, audio, engine):
-            bar.update(weights[(result.job, result.part)])
-            job = jobs[result.job]
-            if job.failed:
-                continue
-            if isinstance(result, eng.TaskFailed):
-                job.failed = True
-                store.abort(job.key)
-                log.error(str(job.path), result.reason)
-                continue
-            store.write_part(job.key, result.part, result.starts / audio.sample_rate,
-                             result.embeddings)
-            summary.windows += len(result.starts)
-            job.parts_left.discard(result.part)
-            if not job.parts_left:
-                finish(job)
+        for path, rel in files:
+            run.plan(path, rel)
+        run.execute(progress)
     finally:
-        bar.close()
-        store.close()
-    summary.failed = list(log.errors)
-    summary.wall_seconds = time.perf_counter() - t0
-    return summary
-
-
-def _os_reason(exc: OSError) -> str:
-    return f"cannot read the file ({exc.strerror or exc})"
+        run.close()
+    run.summary.failed = list(log.errors)
+    run.summary.wall_seconds = time.perf_counter() - t0
+    return run.summary
 
 
 def write_embeddings_csv(entry: Entry, dest: Path, display_path: str | None = None) -> None:

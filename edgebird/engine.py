@@ -16,6 +16,8 @@ from __future__ import annotations
 import multiprocessing as mp
 import os
 import queue
+import sys
+import threading
 import traceback
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -39,7 +41,7 @@ class EngineSettings:
 
     workers: int = 0
     threads: int = 1
-    batch_size: int = 8
+    batch_size: int = 4
     chunk_windows: int = 64
     keep_logits: bool = False
 
@@ -171,7 +173,7 @@ class WindowBatcher:
 
 
 def run_task(task: Task, model: EmbeddingModel, settings: AudioSettings,
-             batch_size: int = 8, keep_logits: bool = False) -> PartResult:
+             batch_size: int = 4, keep_logits: bool = False) -> PartResult:
     """One task, start to finish, in this process: the unit a cluster scheduler maps."""
     batcher = WindowBatcher(model, settings, batch_size, keep_logits)
     results = list(batcher.add(task)) + list(batcher.flush())
@@ -187,10 +189,12 @@ def _describe(exc: BaseException) -> str:
 
 
 def _worker(model, settings, batch_size, keep_logits, tasks, results) -> None:
-    """Worker process: take tasks until a None arrives; flush the batch when idle."""
-    batcher = WindowBatcher(model, settings, batch_size, keep_logits)
+    """Worker process: load and warm up the model, then take tasks until a None arrives;
+    flush the partial batch whenever the queue is momentarily empty."""
     pid = os.getpid()
     try:
+        batcher = WindowBatcher(model, settings, batch_size, keep_logits)
+        model.embed(np.zeros((1, model.segment_samples), dtype=np.float32))  # load + pack
         while True:
             try:
                 task = tasks.get(timeout=0.05)
@@ -213,65 +217,101 @@ def _worker(model, settings, batch_size, keep_logits, tasks, results) -> None:
         results.put(("fatal", pid, traceback.format_exc()))
 
 
+def _start_method() -> str:
+    """fork where it is safe (Linux, no other threads yet: workers start in milliseconds and
+    share the parent's imports); spawn everywhere else (macOS, a GUI's threads)."""
+    if sys.platform.startswith("linux") and threading.active_count() == 1:
+        return "fork"
+    return "spawn"
+
+
+class WorkerPool:
+    """Worker processes, each with its own model, started before the work is known.
+
+    Starting the pool first lets the workers import, load and warm up the model while the
+    caller is still probing and hashing files. ``run`` can be called once per pool.
+    A worker that dies (a decoder crash, the OOM killer) is replaced; the tasks it held are
+    retried once in a fresh worker, then reported as failed.
+    """
+
+    def __init__(self, model: EmbeddingModel, settings: AudioSettings,
+                 engine: EngineSettings, n_workers: int):
+        self._ctx = mp.get_context(_start_method())
+        self._args = (model, settings, engine.batch_size, engine.keep_logits)
+        self._tasks, self._results = self._ctx.Queue(), self._ctx.Queue()
+        self._procs: dict[int, mp.Process] = {}
+        self._held: dict[int, set] = {}
+        for _ in range(n_workers):
+            self._start_worker()
+
+    def _start_worker(self) -> None:
+        p = self._ctx.Process(target=_worker, daemon=True,
+                              args=(*self._args, self._tasks, self._results))
+        p.start()
+        self._procs[p.pid] = p
+        self._held[p.pid] = set()
+
+    def run(self, tasks: list[Task]) -> Iterator[PartResult | TaskFailed]:
+        """Yield every task's result (or failure) as it completes, in any order."""
+        by_key = {(t.job, t.part): t for t in tasks}
+        unresolved = set(by_key)
+        attempts = dict.fromkeys(by_key, 0)
+        for t in tasks:
+            self._tasks.put(t)
+        while unresolved:
+            try:
+                kind, pid, payload = self._results.get(timeout=_POLL_SECONDS)
+            except queue.Empty:
+                yield from _reap(self._procs, self._held, by_key, unresolved, attempts,
+                                 self._tasks, self._start_worker)
+                continue
+            if kind == "taken":
+                self._held[pid].add(payload)
+            elif kind == "fatal":
+                raise RuntimeError(f"worker failed:\n{payload}")
+            else:
+                key = (payload.job, payload.part)
+                self._held.get(pid, set()).discard(key)
+                if key in unresolved:
+                    unresolved.discard(key)
+                    yield payload
+
+    def close(self) -> None:
+        for _ in self._procs:
+            self._tasks.put(None)
+        for p in self._procs.values():
+            p.join(timeout=5)
+            if p.is_alive():
+                p.terminate()
+        self._tasks.cancel_join_thread()
+        self._results.cancel_join_thread()
+
+    def __enter__(self) -> WorkerPool:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+
 def run(tasks: list[Task], model: EmbeddingModel, settings: AudioSettings,
-        engine: EngineSettings = EngineSettings()) -> Iterator[PartResult | TaskFailed]:
+        engine: EngineSettings = EngineSettings(),
+        pool: WorkerPool | None = None) -> Iterator[PartResult | TaskFailed]:
     """Run every task and yield its result (or failure) as it completes, in any order.
 
-    A worker process that dies (a decoder crash, the OOM killer) is replaced; the tasks it
-    held are retried once in a fresh worker, then reported as failed.
+    Uses ``pool`` if given (the caller closes it); otherwise one worker process per core, or
+    this process when one worker is asked for or there is a single task.
     """
     if not tasks:
+        return
+    if pool is not None:
+        yield from pool.run(tasks)
         return
     n_workers = engine.resolved_workers(len(tasks))
     if n_workers == 1:
         yield from _run_inline(tasks, model, settings, engine)
         return
-    ctx = mp.get_context("spawn")
-    task_q, result_q = ctx.Queue(), ctx.Queue()
-    by_key = {(t.job, t.part): t for t in tasks}
-    unresolved = set(by_key)
-    attempts = dict.fromkeys(by_key, 0)
-    held: dict[int, set] = {}
-    procs: dict[int, mp.Process] = {}
-
-    def start_worker() -> None:
-        p = ctx.Process(target=_worker, daemon=True, args=(
-            model, settings, engine.batch_size, engine.keep_logits, task_q, result_q))
-        p.start()
-        procs[p.pid] = p
-        held[p.pid] = set()
-
-    for t in tasks:
-        task_q.put(t)
-    try:
-        for _ in range(n_workers):
-            start_worker()
-        while unresolved:
-            try:
-                kind, pid, payload = result_q.get(timeout=_POLL_SECONDS)
-            except queue.Empty:
-                yield from _reap(procs, held, by_key, unresolved, attempts, task_q, start_worker)
-                continue
-            if kind == "taken":
-                held[pid].add(payload)
-            elif kind == "fatal":
-                raise RuntimeError(f"worker failed:\n{payload}")
-            else:
-                key = (payload.job, payload.part)
-                held.get(pid, set()).discard(key)
-                if key in unresolved:
-                    unresolved.discard(key)
-                    yield payload
-        for _ in procs:
-            task_q.put(None)
-        for p in procs.values():
-            p.join(timeout=10)
-    finally:
-        for p in procs.values():
-            if p.is_alive():
-                p.terminate()
-        task_q.cancel_join_thread()
-        result_q.cancel_join_thread()
+    with WorkerPool(model, settings, engine, n_workers) as own:
+        yield from own.run(tasks)
 
 
 def _reap(procs, held, by_key, unresolved, attempts, task_q, start_worker):

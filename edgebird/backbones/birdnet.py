@@ -103,7 +103,7 @@ class BirdNET:
 
     ``batch_size`` fixes the interpreter's input shape once (re-allocating on every new shape
     is slow); a shorter batch is zero-padded. With one thread per process, batch size barely
-    changes speed but memory grows with it (about 20 MB per extra window), hence 8.
+    changes speed but memory grows with it (about 20 MB per extra window), hence 4.
     """
 
     name = "birdnet-v2.4"
@@ -111,7 +111,7 @@ class BirdNET:
     segment_samples = SEGMENT_SAMPLES
     embedding_dim = 1024
 
-    def __init__(self, num_threads: int = 1, batch_size: int = 8,
+    def __init__(self, num_threads: int = 1, batch_size: int = 4,
                  model_path: str | os.PathLike | None = None):
         if batch_size < 1 or num_threads < 1:
             raise ValueError("batch size and threads must be >= 1")

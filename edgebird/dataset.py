@@ -1,0 +1,245 @@
+"""Training data: class folders or annotation tables → labelled files, checked before any work.
+
+Folder conventions are BirdNET-Analyzer's, so existing training sets work unchanged:
+
+- one immediate subfolder per label; the folder name is the label (``Scientific_Common`` or
+  anything); files below it, at any depth, belong to it;
+- ``noise``, ``other``, ``background``, ``silence`` (any case) are non-event folders: their
+  windows are trained as all-zero targets, not as a class;
+- ``A,B`` is multi-label (both targets 1);
+- ``-Label`` holds hard negatives for ``Label`` (target 0 for that label, others unknown);
+  ``Label`` must exist.
+
+Every problem a user can fix is found here, before embeddings or training start, and reported
+with what to do about it. Each file is its own recording (the cross-validation group) unless
+``group_pattern`` extracts a recording id from the file name (e.g. ``^(XC\\d+)``), so clips cut
+from one recording never sit on both sides of a split.
+"""
+
+from __future__ import annotations
+
+import csv
+import os
+import re
+import unicodedata
+from collections import Counter
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from edgebird.audio import AUDIO_EXTENSIONS, find_audio_files
+
+NON_EVENT_NAMES = ("noise", "other", "background", "silence")
+
+
+class DatasetError(ValueError):
+    """The training data cannot be used as it is; the message says what to fix."""
+
+
+@dataclass(frozen=True)
+class LabelledFile:
+    path: Path
+    positives: frozenset[str]  # empty for non-event files
+    negatives: frozenset[str] = frozenset()  # hard negatives ("-Label" folders)
+    group: str = ""
+    begin: float | None = None  # annotation bounds (seconds); None: the whole file
+    end: float | None = None
+
+    @property
+    def is_background(self) -> bool:
+        return not self.positives and not self.negatives
+
+
+@dataclass
+class TrainingSet:
+    classes: list[str]
+    files: list[LabelledFile]
+    source: str = ""
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def multi_label(self) -> bool:
+        return any(len(f.positives) > 1 for f in self.files)
+
+    def counts(self) -> dict[str, int]:
+        """Files per class, plus background and hard-negative counts."""
+        c: Counter = Counter()
+        for f in self.files:
+            for p in f.positives:
+                c[p] += 1
+            for n in f.negatives:
+                c["-" + n] += 1
+            if f.is_background:
+                c["(background)"] += 1
+        return dict(sorted(c.items()))
+
+    def groups_per_class(self) -> dict[str, int]:
+        g: dict[str, set] = {c: set() for c in self.classes}
+        for f in self.files:
+            for p in f.positives:
+                g[p].add(f.group)
+        return {c: len(v) for c, v in g.items()}
+
+    def describe(self) -> str:
+        lines = [f"{len(self.classes)} classes, {len(self.files)} files from {self.source}"]
+        groups = self.groups_per_class()
+        for name, n in self.counts().items():
+            extra = f" from {groups[name]} recordings" if name in groups else ""
+            lines.append(f"  {name}: {n} files{extra}")
+        lines += [f"  note: {n}" for n in self.notes]
+        return "\n".join(lines)
+
+
+def normalise_label(name: str) -> str:
+    """The form in which two labels count as the same: NFC, trimmed, collapsed, casefolded."""
+    return re.sub(r"\s+", " ", unicodedata.normalize("NFC", name)).strip().casefold()
+
+
+def _group(path: Path, pattern: re.Pattern | None) -> str:
+    if pattern is not None:
+        m = pattern.search(path.name)
+        if m:
+            return m.group(1) if m.groups() else m.group(0)
+    return str(path.resolve())
+
+
+def scan_folder(root: str | os.PathLike, group_pattern: str | None = None) -> TrainingSet:
+    """Read a folder of class folders (conventions in the module docstring)."""
+    root = Path(root)
+    if not root.is_dir():
+        raise DatasetError(f"training data folder not found: {root}")
+    pattern = re.compile(group_pattern) if group_pattern else None
+    subdirs = sorted(d for d in root.iterdir() if d.is_dir() and not d.name.startswith("."))
+    if not subdirs:
+        loose = [p.name for p in root.iterdir() if p.suffix.lower() in AUDIO_EXTENSIONS]
+        hint = f" (it holds {len(loose)} audio files directly)" if loose else ""
+        raise DatasetError(
+            f"no class folders in {root}{hint}: put each species' clips in a subfolder named "
+            "after it (e.g. 'Turdus merula_Eurasian Blackbird/'), and background clips in "
+            "'noise/'")
+    positives: dict[str, str] = {}  # normalised -> first spelling seen
+    folder_of: dict[str, str] = {}
+    per_folder: list[tuple[Path, frozenset[str], frozenset[str]]] = []
+    negatives_wanted: set[str] = set()
+    for d in subdirs:
+        name = d.name.strip()
+        if normalise_label(name) in NON_EVENT_NAMES:
+            per_folder.append((d, frozenset(), frozenset()))
+            continue
+        if name.startswith("-"):
+            label = name[1:].strip()
+            negatives_wanted.add(label)
+            per_folder.append((d, frozenset(), frozenset([label])))
+            continue
+        labels = [part.strip() for part in name.split(",")] if "," in name else [name]
+        if any(not label for label in labels):
+            raise DatasetError(f"folder '{d.name}' has an empty label between commas")
+        for label in labels:
+            key = normalise_label(label)
+            if key in positives and positives[key] != label:
+                raise DatasetError(
+                    f"labels '{positives[key]}' (folder '{folder_of[key]}') and '{label}' "
+                    f"(folder '{d.name}') differ only in case or spaces: rename one folder "
+                    "so each species has exactly one spelling")
+            if "," not in name and key in positives:
+                raise DatasetError(f"two folders for the label '{label}': merge them")
+            positives.setdefault(key, label)
+            folder_of.setdefault(key, d.name)
+        per_folder.append((d, frozenset(labels), frozenset()))
+    by_norm = {normalise_label(v): v for v in positives.values()}
+    files: list[LabelledFile] = []
+    for d, pos, neg in per_folder:
+        if neg:
+            (label,) = neg
+            if normalise_label(label) not in by_norm:
+                raise DatasetError(
+                    f"folder '{d.name}' holds hard negatives for '{label}', but there is no "
+                    f"folder '{label}' with positives: add it, or rename '{d.name}'")
+            neg = frozenset([by_norm[normalise_label(label)]])
+        found, _ = find_audio_files([d])
+        if not found:
+            raise DatasetError(
+                f"folder '{d.name}' holds no audio files (WAV, FLAC, OGG, MP3): add clips or "
+                "remove the folder")
+        for path, _ in found:
+            files.append(LabelledFile(path, pos, neg, _group(path, pattern)))
+    classes = sorted(positives.values())
+    ts = TrainingSet(classes, files, str(root))
+    check(ts)
+    return ts
+
+
+def read_annotations(table: str | os.PathLike, audio_root: str | os.PathLike | None = None,
+                     group_pattern: str | None = None) -> TrainingSet:
+    """Read an annotation table: CSV ``file,begin,end,label`` or a Raven selection table.
+
+    Raven tables need ``Begin Time (s)``, ``End Time (s)``, a label column (``Species``,
+    ``Annotation``, ``Label``, ``Class`` or ``Common Name``) and the audio file in
+    ``Begin Path``/``Begin File``. Relative file names are resolved against ``audio_root``
+    (default: the table's folder). Labels named like non-event folders are background.
+    """
+    table = Path(table)
+    if not table.is_file():
+        raise DatasetError(f"annotation table not found: {table}")
+    root = Path(audio_root) if audio_root else table.parent
+    text = table.read_text(encoding="utf-8-sig")
+    delimiter = "\t" if "\t" in text.splitlines()[0] else ","
+    rows = list(csv.DictReader(text.splitlines(), delimiter=delimiter))
+    if not rows:
+        raise DatasetError(f"{table} has no annotation rows")
+    cols = {c.strip().lower(): c for c in rows[0]}
+
+    def pick(*names: str) -> str:
+        for n in names:
+            if n in cols:
+                return cols[n]
+        raise DatasetError(f"{table} has no column {' / '.join(names)}; columns: "
+                           f"{', '.join(rows[0])}")
+
+    c_file = pick("file", "begin path", "begin file", "path", "filename")
+    c_begin = pick("begin", "begin time (s)", "start", "start (s)")
+    c_end = pick("end", "end time (s)", "stop", "end (s)")
+    c_label = pick("label", "species", "annotation", "class", "common name")
+    pattern = re.compile(group_pattern) if group_pattern else None
+    files, labels = [], {}
+    for i, row in enumerate(rows, start=2):
+        name = (row[c_label] or "").strip()
+        try:
+            begin, end = float(row[c_begin]), float(row[c_end])
+        except (TypeError, ValueError):
+            raise DatasetError(f"{table} line {i}: begin/end are not numbers") from None
+        if end <= begin:
+            raise DatasetError(f"{table} line {i}: end {end} is not after begin {begin}")
+        path = Path(row[c_file].strip())
+        path = path if path.is_absolute() else root / path
+        if not name:
+            raise DatasetError(f"{table} line {i}: empty label")
+        if normalise_label(name) in NON_EVENT_NAMES:
+            pos: frozenset[str] = frozenset()
+        else:
+            label = labels.setdefault(normalise_label(name), name)
+            pos = frozenset([label])
+        files.append(LabelledFile(path, pos, frozenset(), _group(path, pattern), begin, end))
+    ts = TrainingSet(sorted(labels.values()), files, str(table))
+    check(ts)
+    return ts
+
+
+def check(ts: TrainingSet, folds: int = 1) -> None:
+    """Refuse sets that cannot train a useful classifier, saying what to fix."""
+    if not ts.classes:
+        raise DatasetError(f"no species classes in {ts.source}: only background/negatives")
+    has_background = any(f.is_background for f in ts.files)
+    if len(ts.classes) == 1 and not has_background:
+        raise DatasetError(
+            f"only one class ('{ts.classes[0]}') and no background: a one-class classifier "
+            "needs examples of what is NOT the species. Add a folder 'noise/' (or 'background/')"
+            " with clips of the same sites without the species")
+    if folds > 1:
+        groups = ts.groups_per_class()
+        short = {c: n for c, n in groups.items() if n < folds}
+        if short:
+            worst = ", ".join(f"'{c}' ({n})" for c, n in sorted(short.items()))
+            raise DatasetError(
+                f"{folds}-fold cross-validation needs at least {folds} recordings per class; "
+                f"too few: {worst}. Add recordings, or use --folds {min(short.values())} "
+                "or fewer")
