@@ -71,12 +71,18 @@ class _Job:
     failed: bool = False
 
 
-def _split(starts: np.ndarray, size: int) -> list[np.ndarray]:
-    return [starts[i:i + size] for i in range(0, len(starts), size)]
+def _split(starts: np.ndarray, size: int, workers: int) -> list[np.ndarray]:
+    """At most ``size`` windows per unit, in equal units whose count is a multiple of the
+    number of workers, so that one long file ends with every worker busy. (Any split gives
+    the same numbers: see audio.py.)"""
+    n_units = -(-len(starts) // size)
+    if n_units > 1:
+        n_units = -(-n_units // workers) * workers
+    return [a for a in np.array_split(starts, max(1, n_units)) if len(a)]
 
 
-def _plan_parts(info: AudioInfo, audio: AudioSettings,
-                chunk: int) -> tuple[list[np.ndarray | None], int]:
+def _plan_parts(info: AudioInfo, audio: AudioSettings, chunk: int,
+                workers: int) -> tuple[list[np.ndarray | None], int]:
     """A file's work units (window starts per unit; None = choose by smart crop in the
     worker) and its window count. Raises AudioError for files too short to use."""
     if audio.crop_mode == "smart":
@@ -85,7 +91,7 @@ def _plan_parts(info: AudioInfo, audio: AudioSettings,
             planned_starts(info, audio)  # raises the "too short" error
         return [None], len(grid)
     starts = planned_starts(info, audio)
-    return list(_split(starts, chunk)), len(starts)
+    return list(_split(starts, chunk, workers)), len(starts)
 
 
 class _Run:
@@ -100,7 +106,14 @@ class _Run:
         self.jobs: list[_Job] = []
         self.tasks: list[eng.Task] = []
         self.weights: dict[tuple[int, int], int] = {}
+        self.n_workers = engine.resolved_workers(2**31)
         self.pool: eng.WorkerPool | None = None
+
+    def start_workers(self) -> None:
+        """Start the workers first: they load the model while files are probed and hashed
+        (if every file turns out to be in the store, they are stopped unused)."""
+        if self.n_workers > 1:
+            self.pool = eng.WorkerPool(self.model, self.audio, self.engine, self.n_workers)
 
     def plan(self, path: Path, rel: str) -> None:
         try:
@@ -112,7 +125,8 @@ class _Run:
                 self.summary.cached += 1
                 self._publish(entry, rel, str(path))
                 return
-            parts, n_windows = _plan_parts(info, self.audio, self.engine.chunk_windows)
+            parts, n_windows = _plan_parts(info, self.audio, self.engine.chunk_windows,
+                                           self.n_workers)
         except AudioError as exc:
             self.log.error(str(path), str(exc))
             return
@@ -132,17 +146,16 @@ class _Run:
                 self.weights[(index, i)] = n_windows if part_starts is None else len(part_starts)
         if not job.parts_left:  # every part survived an earlier, interrupted run
             self.finish(job)
-        n_workers = self.engine.resolved_workers(2**31)
-        if self.pool is None and n_workers > 1 and len(self.tasks) > 1:
-            # Start the workers now: they load the model while the rest is planned.
-            self.pool = eng.WorkerPool(self.model, self.audio, self.engine, n_workers)
 
     def execute(self, progress: bool) -> None:
         from tqdm import tqdm
 
+        # Largest units first: the last ones to finish are short, so no worker idles long.
+        tasks = sorted(self.tasks, key=lambda t: -self.weights[(t.job, t.part)])
+        pool = self.pool if len(tasks) > 1 else None  # one unit: run it right here
         with tqdm(total=sum(self.weights.values()), unit="win", disable=not progress,
                   desc="embedding", dynamic_ncols=True) as bar:
-            for result in eng.run(self.tasks, self.model, self.audio, self.engine, self.pool):
+            for result in eng.run(tasks, self.model, self.audio, self.engine, pool):
                 bar.update(self.weights[(result.job, result.part)])
                 job = self.jobs[result.job]
                 if job.failed:
@@ -216,6 +229,8 @@ def embed_files(
                Path(csv_dir) if csv_dir else None)
     run.summary.files = len(files) + len(problems)
     try:
+        if files:
+            run.start_workers()
         for path, rel in files:
             run.plan(path, rel)
         run.execute(progress)

@@ -236,7 +236,11 @@ class WorkerPool:
 
     def __init__(self, model: EmbeddingModel, settings: AudioSettings,
                  engine: EngineSettings, n_workers: int):
+        prepare = getattr(model, "prepare", None)
+        if prepare is not None:  # resolve files once here, not in every worker
+            prepare()
         self._ctx = mp.get_context(_start_method())
+        self._used = False
         self._args = (model, settings, engine.batch_size, engine.keep_logits)
         self._tasks, self._results = self._ctx.Queue(), self._ctx.Queue()
         self._procs: dict[int, mp.Process] = {}
@@ -256,6 +260,7 @@ class WorkerPool:
         by_key = {(t.job, t.part): t for t in tasks}
         unresolved = set(by_key)
         attempts = dict.fromkeys(by_key, 0)
+        self._used = True
         for t in tasks:
             self._tasks.put(t)
         while unresolved:
@@ -277,6 +282,9 @@ class WorkerPool:
                     yield payload
 
     def close(self) -> None:
+        if not self._used:  # never given work (everything was cached): no need to wait
+            for p in self._procs.values():
+                p.terminate()
         for _ in self._procs:
             self._tasks.put(None)
         for p in self._procs.values():

@@ -117,3 +117,45 @@ def write_dataset(root: str | Path, clips_per_class: int = 6, seconds: float = 6
             sf.write(p, clip(label, rng, seconds), SR, subtype="PCM_16")
             made[label or "Noise"].append(p)
     return made
+
+
+NOISE_KINDS = ("rain", "wind", "engine", "white", "quiet")
+
+
+def noise_window(kind: str, rng: np.random.Generator, seconds: float = 3.0,
+                 sr: int = SR) -> np.ndarray:
+    """One window of a sound that is not a bird: the usual sources of false positives.
+
+    rain: pink noise plus dense random drops; wind: brown noise with slow gusts; engine: a
+    low harmonic hum with vibration; white: broadband hiss; quiet: a faint noise floor.
+    """
+    n = int(seconds * sr)
+    t = np.arange(n) / sr
+    if kind == "rain":
+        x = 0.3 * noise(n, rng, "pink")
+        drops = np.zeros(n)
+        idx = rng.integers(0, n, size=int(rng.uniform(200, 800) * seconds))
+        drops[idx] = rng.uniform(-1, 1, size=len(idx))
+        x += np.convolve(drops, np.exp(-np.arange(200) / 20.0), mode="same")
+    elif kind == "wind":
+        gust = 0.5 + 0.5 * np.sin(2 * np.pi * rng.uniform(0.2, 0.8) * t + rng.uniform(0, 6))
+        x = noise(n, rng, "brown") * gust
+    elif kind == "engine":
+        f0 = rng.uniform(25, 90)
+        x = sum(np.sin(2 * np.pi * f0 * k * t + rng.uniform(0, 6)) / k for k in range(1, 12))
+        x = x * (1 + 0.2 * np.sin(2 * np.pi * rng.uniform(2, 8) * t)) + 0.2 * noise(n, rng)
+    elif kind == "white":
+        x = rng.standard_normal(n)
+    elif kind == "quiet":
+        x = 0.01 * noise(n, rng)
+    else:
+        raise ValueError(f"unknown noise kind {kind!r}; one of {NOISE_KINDS}")
+    x = x / (np.max(np.abs(x)) + 1e-12) * rng.uniform(0.05, 0.8)
+    return x.astype(np.float32)
+
+
+def noise_windows(count: int, seed: int = 0, sr: int = SR) -> tuple[np.ndarray, list[str]]:
+    """``count`` noise windows cycling through every kind; returns (windows, kinds)."""
+    rng = np.random.default_rng(seed)
+    kinds = [NOISE_KINDS[i % len(NOISE_KINDS)] for i in range(count)]
+    return np.stack([noise_window(k, rng, sr=sr) for k in kinds]), kinds

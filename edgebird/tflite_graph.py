@@ -58,3 +58,128 @@ def add_outputs(buf: bytes, names: list[str], subgraph: int = 0) -> bytes:
             outputs.append(idx)
     sg.outputs = outputs
     return write_model(model)
+
+
+# -- dense heads ------------------------------------------------------------------------------
+# A trained head is a stack of dense layers: (weights [in, out], bias [out], relu?). Writing
+# its operators ourselves (instead of TensorFlow's converter) gives bit-for-bit the arithmetic
+# of the Keras layers, needs no TensorFlow at export time, and lets the same code append the
+# head after BirdNET's embedding tensor.
+
+DenseLayer = tuple  # (weights: np.ndarray [in, out], bias: np.ndarray [out], relu: bool)
+
+
+def _opcode(model: schema.ModelT, builtin: int) -> int:
+    codes = model.operatorCodes or []
+    for i, oc in enumerate(codes):
+        if max(oc.builtinCode, oc.deprecatedBuiltinCode) == builtin:
+            return i
+    oc = schema.OperatorCodeT()
+    oc.builtinCode = builtin
+    oc.deprecatedBuiltinCode = min(builtin, 127)
+    oc.version = 1
+    codes.append(oc)
+    model.operatorCodes = codes
+    return len(codes) - 1
+
+
+def _buffer(model: schema.ModelT, array) -> int:
+    import numpy as np
+
+    b = schema.BufferT()
+    if array is not None:
+        b.data = np.frombuffer(np.ascontiguousarray(array, dtype=np.float32).tobytes(),
+                               dtype=np.uint8)
+    model.buffers.append(b)
+    return len(model.buffers) - 1
+
+
+def _tensor(model: schema.ModelT, sg: schema.SubGraphT, name: str, shape: list[int],
+            array=None, batch_dynamic: bool = False) -> int:
+    t = schema.TensorT()
+    t.name = name.encode()
+    t.type = schema.TensorType.FLOAT32
+    t.shape = list(shape)
+    if batch_dynamic:
+        t.shapeSignature = [-1, *shape[1:]]
+    t.buffer = _buffer(model, array)
+    sg.tensors.append(t)
+    return len(sg.tensors) - 1
+
+
+def _append_dense(model: schema.ModelT, sg: schema.SubGraphT, x: int, layers: list[DenseLayer],
+                  prefix: str) -> int:
+    """Add FULLY_CONNECTED operators computing the layers from tensor ``x``; return the output."""
+    import numpy as np
+
+    fc = _opcode(model, schema.BuiltinOperator.FULLY_CONNECTED)
+    for i, (w, b, relu) in enumerate(layers):
+        w = np.asarray(w, dtype=np.float32)
+        wt = _tensor(model, sg, f"{prefix}/dense_{i}/kernel", [w.shape[1], w.shape[0]], w.T)
+        bt = _tensor(model, sg, f"{prefix}/dense_{i}/bias", [w.shape[1]],
+                     np.asarray(b, dtype=np.float32))
+        out = _tensor(model, sg, f"{prefix}/dense_{i}/out", [1, w.shape[1]],
+                      batch_dynamic=True)
+        op = schema.OperatorT()
+        op.opcodeIndex = fc
+        op.inputs = [x, wt, bt]
+        op.outputs = [out]
+        op.builtinOptionsType = schema.BuiltinOptions.FullyConnectedOptions
+        opts = schema.FullyConnectedOptionsT()
+        opts.fusedActivationFunction = (schema.ActivationFunctionType.RELU if relu
+                                        else schema.ActivationFunctionType.NONE)
+        op.builtinOptions = opts
+        sg.operators.append(op)
+        x = out
+    return x
+
+
+def dense_head_model(layers: list[DenseLayer], description: str = "edgebird head") -> bytes:
+    """A standalone .tflite of the head alone: [batch, in] embeddings → [batch, out] logits."""
+    model = schema.ModelT()
+    model.version = 3
+    model.description = description.encode()
+    model.buffers = [schema.BufferT()]  # buffer 0 is the empty sentinel, by convention
+    model.operatorCodes = []
+    sg = schema.SubGraphT()
+    sg.tensors, sg.operators = [], []
+    sg.name = b"main"
+    n_in = layers[0][0].shape[0]
+    x = _tensor(model, sg, "embedding", [1, n_in], batch_dynamic=True)
+    sg.inputs = [x]
+    sg.outputs = [_append_dense(model, sg, x, layers, "head")]
+    model.subgraphs = [sg]
+    return write_model(model)
+
+
+def append_dense_head(buf: bytes, after: str, layers: list[DenseLayer],
+                      mode: str = "replace") -> bytes:
+    """Append a head after tensor ``after`` of a model (BirdNET's embedding).
+
+    ``replace``: the only output is the head's logits. ``append``: the base model's first
+    output and the head's logits, concatenated along the class axis (BirdNET's 6,522 classes
+    first). Either way the result has one output, as birdnetlib and BirdNET-Analyzer expect.
+    """
+    if mode not in ("replace", "append"):
+        raise ValueError("mode must be 'replace' or 'append'")
+    model = read_model(buf)
+    sg = model.subgraphs[0]
+    src = tensor_index(model, after)
+    head_out = _append_dense(model, sg, src, layers, "custom_head")
+    if mode == "replace":
+        sg.outputs = [head_out]
+    else:
+        base_out = int(sg.outputs[0])
+        n = int(sg.tensors[base_out].shape[-1]) + int(layers[-1][0].shape[1])
+        cat = _tensor(model, sg, "custom_head/concat", [1, n], batch_dynamic=True)
+        op = schema.OperatorT()
+        op.opcodeIndex = _opcode(model, schema.BuiltinOperator.CONCATENATION)
+        op.inputs = [base_out, head_out]
+        op.outputs = [cat]
+        op.builtinOptionsType = schema.BuiltinOptions.ConcatenationOptions
+        opts = schema.ConcatenationOptionsT()
+        opts.axis = 1
+        op.builtinOptions = opts
+        sg.operators.append(op)
+        sg.outputs = [cat]
+    return write_model(model)

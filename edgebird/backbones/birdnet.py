@@ -120,6 +120,7 @@ class BirdNET:
         self.model_path = Path(model_path) if model_path else birdnet_files().model
         self._interpreter = None
         self._labels: list[str] | None = None
+        self._rewritten: Path | bytes | None = None
 
     def __getstate__(self) -> dict:
         state = self.__dict__.copy()
@@ -139,8 +140,15 @@ class BirdNET:
     def fingerprint(self) -> str:
         return f"{self.name}:{sha256_of(self.model_path)[:16]}"
 
+    def prepare(self) -> None:
+        """Resolve (and if needed create) the rewritten model file now, so that worker
+        processes receive its path instead of each hashing and rewriting the model."""
+        if self._rewritten is None:
+            self._rewritten = embedding_model_file(self.model_path)
+
     def _load(self):
-        rewritten = embedding_model_file(self.model_path)
+        self.prepare()
+        rewritten = self._rewritten
         if isinstance(rewritten, Path):
             interp = make_interpreter(model_path=str(rewritten), num_threads=self.num_threads)
         else:
