@@ -6,7 +6,7 @@ Butterworth bandpass, and the framing rules. Framing follows BirdNET-Analyzer (B
 line up with what users already know: windows start at 0 and advance by ``segment - overlap``;
 the last partial window is kept when at least ``min_segment_seconds`` long and zero-padded.
 
-Decoding follows a fixed grid of 60-second blocks on the target timeline. Each block is
+Decoding follows a fixed grid of 30-second blocks on the target timeline. Each block is
 decoded on its own, from one second before it to one second after it (so the resampler and
 the filter have settled), resampled in one shot, and trimmed to the block. Because every
 reader, whether it reads the whole file or only some windows, produces each block the same
@@ -36,7 +36,7 @@ DEFAULT_FMIN = 0.0
 DEFAULT_FMAX = 15000.0
 #: The decoding grid (see the module docstring). Whole seconds, so that source and target
 #: sample grids coincide at block edges for every common rate. Bounds memory for any length.
-BLOCK_SECONDS = 60
+BLOCK_SECONDS = 30
 #: Decoded on each side of a block for the resampler's and the filter's warm-up.
 PAD_SECONDS = 1
 CROP_MODES = ("segments", "center", "first", "smart")

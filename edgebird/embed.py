@@ -19,6 +19,7 @@ import numpy as np
 
 from edgebird import engine as eng
 from edgebird.audio import (
+    BLOCK_SECONDS,
     AudioError,
     AudioInfo,
     AudioSettings,
@@ -71,14 +72,20 @@ class _Job:
     failed: bool = False
 
 
-def _split(starts: np.ndarray, size: int, workers: int) -> list[np.ndarray]:
-    """At most ``size`` windows per unit, in equal units whose count is a multiple of the
-    number of workers, so that one long file ends with every worker busy. (Any split gives
-    the same numbers: see audio.py.)"""
+def _split(starts: np.ndarray, size: int, workers: int, block: int) -> list[np.ndarray]:
+    """Cut a file's windows into work units of about ``size`` windows.
+
+    Units follow the decoding grid (whole ``block``s, so no block is decoded twice) and
+    their count is a multiple of the number of workers, so one long file ends with every
+    worker busy. Any split gives the same numbers (see audio.py); this is only for speed.
+    """
+    block_of = starts // block
+    blocks = np.unique(block_of)
     n_units = -(-len(starts) // size)
     if n_units > 1:
-        n_units = -(-n_units // workers) * workers
-    return [a for a in np.array_split(starts, max(1, n_units)) if len(a)]
+        n_units = min(-(-n_units // workers) * workers, len(blocks))
+    groups = np.array_split(blocks, max(1, n_units))
+    return [starts[(block_of >= g[0]) & (block_of <= g[-1])] for g in groups if len(g)]
 
 
 def _plan_parts(info: AudioInfo, audio: AudioSettings, chunk: int,
@@ -91,7 +98,8 @@ def _plan_parts(info: AudioInfo, audio: AudioSettings, chunk: int,
             planned_starts(info, audio)  # raises the "too short" error
         return [None], len(grid)
     starts = planned_starts(info, audio)
-    return list(_split(starts, chunk, workers)), len(starts)
+    block = BLOCK_SECONDS * audio.sample_rate
+    return list(_split(starts, chunk, workers, block)), len(starts)
 
 
 class _Run:

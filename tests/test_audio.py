@@ -103,7 +103,7 @@ class TestReading:
         np.testing.assert_allclose(load(q), x / 2, atol=1e-7)
 
     def test_blocks_of_a_long_file_equal_the_one_shot_reference(self, make_audio):
-        """A 130-s file spans three decoding blocks; windows straddle the block edges."""
+        """A 130-s file spans five decoding blocks; windows straddle the block edges."""
         p = make_audio("long.flac", seconds=130.0, sr=44100, channels=2)
         s = AudioSettings(overlap=1.0)
         starts, ref = reference_windows(p, s)

@@ -39,7 +39,7 @@ def corpus(make_audio):
         make_audio("in/a.wav", seconds=6.0, sr=48000),
         make_audio("in/b.wav", seconds=7.5, sr=44100, channels=2),
         make_audio("in/sub/c.flac", seconds=4.2, sr=32000),
-        make_audio("in/d.wav", seconds=20.0, sr=44100),
+        make_audio("in/d.wav", seconds=75.0, sr=44100),
         make_audio("in/e.ogg", seconds=3.0, sr=48000),
     ]
 
@@ -52,7 +52,7 @@ def test_inline_and_two_workers_equal_the_direct_path(tmp_path, corpus, birdnet)
     assert (s1.computed, s2.computed, s1.failed, s2.failed) == (5, 5, [], [])
     e1, e2 = entries_by_name(tmp_path / "s1"), entries_by_name(tmp_path / "s2")
     assert sorted(e1) == ["a.wav", "b.wav", "d.wav", "e.ogg", "sub/c.flac"]
-    assert len(e2["d.wav"].parts()) == 4  # 7 windows, <= 3 per unit, units a multiple of 2
+    assert len(e2["d.wav"].parts()) == 3  # units follow the 30-s decoding blocks
     for name, entry in e1.items():
         starts, embs = entry.load()
         starts2, embs2 = e2[name].load()
@@ -114,7 +114,7 @@ def test_bad_files_are_reported_and_the_batch_goes_on(tmp_path, make_audio, bird
 
 
 def test_finished_parts_of_an_interrupted_file_are_reused(tmp_path, make_audio, birdnet):
-    p = make_audio("in/long.wav", seconds=30.0, sr=44100)
+    p = make_audio("in/long.wav", seconds=100.0, sr=44100)
     settings = eng.EngineSettings(workers=1, batch_size=4, chunk_windows=4)
     ref = embed_files([p], tmp_path / "ref", engine=settings, model=birdnet, progress=False)
     key = ref.entries[0].meta["key"]
@@ -127,8 +127,8 @@ def test_finished_parts_of_an_interrupted_file_are_reused(tmp_path, make_audio, 
                 store.write_part(key, part, z["starts"], z["embeddings"])
                 reused += len(z["starts"])
     resumed = embed_files([p], tmp_path / "st", engine=settings, model=birdnet, progress=False)
-    assert len(ref.entries[0].parts()) == 3
-    assert resumed.computed == 1 and resumed.windows == 10 - reused
+    assert len(ref.entries[0].parts()) == 4  # one per 30-s block
+    assert resumed.computed == 1 and resumed.windows == 34 - reused
     np.testing.assert_array_equal(resumed.entries[0].load()[1], ref.entries[0].load()[1])
     assert not list((tmp_path / "st").rglob("*.partial"))
 
