@@ -349,6 +349,7 @@ class TreeSampler(threading.Thread):
         self.peak_tree = 0
         self.peak_single = 0
         self.peak_pss = 0
+        self._samples = 0
         self.max_processes = 0
 
     def sample(self) -> None:
@@ -358,12 +359,16 @@ class TreeSampler(threading.Thread):
         except psutil.NoSuchProcess:
             return
         total, alive, pss = 0, 0, 0
+        # Reading smaps for PSS costs CPU on the cores being measured: every 10th sample.
+        with_pss = self._samples % 10 == 0
+        self._samples += 1
         for p in procs:
             try:
                 rss = p.memory_info().rss
                 # PSS splits pages shared between processes (forked workers share the
                 # parent's imports copy-on-write; all map one model file) fairly among them.
-                pss += p.memory_full_info().pss
+                if with_pss:
+                    pss += p.memory_full_info().pss
             except (psutil.NoSuchProcess, psutil.ZombieProcess, psutil.AccessDenied):
                 continue
             total += rss
@@ -504,7 +509,7 @@ def render(info: dict[str, str], ceiling: list[CeilingResult], cases: list[Embed
         f"run(s). Peak RSS is sampled every 50 ms: *tree* sums the parent and every child "
         f"process (up to {max(r.max_processes for c in cases for r in c.runs)} at once: the "
         "CLI, its workers and multiprocessing's resource tracker); *single* is the largest "
-        "one process; *tree PSS* is the tree's proportional set size, which counts a page "
+        "one process; *tree PSS* (sampled every 0.5 s, as reading it costs CPU) is the tree's proportional set size, which counts a page "
         "shared by k processes as 1/k in each (the memory the run really occupies). "
         "Cache hit: the same command again on the finished store. *Other CPU* "
         "is the largest share of the machine that other processes (or hypervisor steal) used "
