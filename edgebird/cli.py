@@ -28,8 +28,9 @@ def _add_audio_options(p: argparse.ArgumentParser, crop: bool = False) -> None:
     if crop:
         g.add_argument("--crop-mode", choices=["segments", "center", "first", "smart"],
                        default="segments",
-                       help="which windows of each file: all (segments, default), the middle "
-                            "one, the first one, or the loudest (smart)")
+                       help="which windows of each file: all (segments), the middle one, the "
+                            "first one, or those holding the calls (smart); default: segments "
+                            "for embed, smart for train")
 
 
 def _add_engine_options(p: argparse.ArgumentParser) -> None:
@@ -74,6 +75,53 @@ def cmd_demo(args) -> int:
     return EXIT_OK if result["summary"].failed == [] else EXIT_SOME_FAILED
 
 
+def cmd_train(args) -> int:
+    from edgebird.classifier import train_from_data
+    from edgebird.dataset import DatasetError
+    from edgebird.train import TrainSettings
+
+    settings = TrainSettings(
+        hidden_units=args.hidden_units, dropout=args.dropout, epochs=args.epochs,
+        batch_size=args.batch_size, learning_rate=args.learning_rate,
+        loss="focal" if args.focal_loss else "bce", focal_gamma=args.focal_loss_gamma,
+        focal_alpha=args.focal_loss_alpha, label_smoothing=args.label_smoothing,
+        mixup=args.mixup, upsampling_mode=args.upsampling_mode,
+        upsampling_ratio=args.upsampling_ratio, folds=args.folds,
+        synthetic_negatives=args.synthetic_negatives, holdout_species=args.holdout_species,
+        seed=args.seed)
+    from edgebird.engine import EngineSettings
+
+    try:
+        run = train_from_data(
+            args.data, args.output, settings, _audio_settings(args),
+            EngineSettings(workers=args.workers, threads=args.threads), name=args.name,
+            save_mode=args.model_save_mode, annotations=args.annotations,
+            test_data=args.test_data, group_pattern=args.group_pattern, store=args.store,
+            progress=not args.quiet)
+    except DatasetError as exc:
+        print(f"edgebird train: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    m = run.result.overall[0]
+    print(f"cross-validated macro F1 {m['f1@thr']:.3f} (AUPRC {m['auprc']:.3f}); "
+          f"report: {run.report}")
+    for key, path in run.files.items():
+        print(f"  {key}: {path}")
+    return EXIT_OK
+
+
+def cmd_inspect(args) -> int:
+    from edgebird.export import format_inspection, inspect_model
+
+    status = EXIT_OK
+    for path in args.models:
+        try:
+            print(format_inspection(inspect_model(path)))
+        except ValueError as exc:
+            print(f"edgebird inspect: {exc}", file=sys.stderr)
+            status = EXIT_SOME_FAILED
+    return status
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="edgebird",
@@ -95,6 +143,66 @@ def build_parser() -> argparse.ArgumentParser:
     _add_audio_options(p, crop=True)
     _add_engine_options(p)
     p.set_defaults(func=cmd_embed)
+
+    p = sub.add_parser(
+        "train", help="train a custom classifier on BirdNET embeddings, per fold, and export it",
+        description="Train a small dense head on BirdNET embeddings of labelled clips. DATA "
+                    "holds one subfolder per class (BirdNET-Analyzer's conventions: 'noise', "
+                    "'other', 'background', 'silence' are background; 'A,B' is multi-label; "
+                    "'-A' holds hard negatives for A), or give --annotations TABLE. Writes "
+                    "per-fold and final .tflite models (logits), labels, thresholds, params, "
+                    "metrics and REPORT.md into OUTPUT.")
+    p.add_argument("data", help="training folder (or the audio root for --annotations)")
+    p.add_argument("-o", "--output", required=True, help="output folder")
+    p.add_argument("--name", default="CustomClassifier", help="model file name stem")
+    p.add_argument("--annotations", metavar="TABLE",
+                   help="CSV (file,begin,end,label) or Raven selection table instead of folders")
+    p.add_argument("--test-data", metavar="DIR", help="separate test folder (same classes)")
+    p.add_argument("--folds", type=int, default=5,
+                   help="cross-validation folds, grouped by recording (default 5; 1 = one "
+                        "validation split)")
+    p.add_argument("--group-pattern", metavar="REGEX",
+                   help="regex on file names whose first group is the recording id, e.g. "
+                        "'^(XC\\d+)' (default: every file is its own recording)")
+    p.add_argument("--store", help="embedding store (default ~/.cache/edgebird/store)")
+    g = p.add_argument_group("head and training")
+    g.add_argument("--hidden-units", type=int, default=0, help="hidden ReLU layer (0: none)")
+    g.add_argument("--dropout", type=float, default=0.0)
+    g.add_argument("--epochs", type=int, default=100, help="at most (early stopping)")
+    g.add_argument("--batch-size", type=int, default=32)
+    g.add_argument("--learning-rate", type=float, default=1e-2)
+    g.add_argument("--focal-loss", action="store_true", help="focal loss instead of BCE")
+    g.add_argument("--focal-loss-gamma", type=float, default=2.0)
+    g.add_argument("--focal-loss-alpha", type=float, default=0.25)
+    g.add_argument("--label-smoothing", type=float, nargs="?", const=0.1, default=0.0,
+                   help="label smoothing (flag alone: 0.1)")
+    g.add_argument("--mixup", action="store_true")
+    g.add_argument("--upsampling-mode", choices=["repeat", "mean", "linear", "smote"],
+                   default="repeat")
+    g.add_argument("--upsampling-ratio", type=float, default=0.0,
+                   help="grow small classes to this fraction of the largest (0: off)")
+    g.add_argument("--synthetic-negatives", type=int, default=64,
+                   help="noise windows made in code (rain, wind, engines...) added as "
+                        "background (default 64; 0: off)")
+    g.add_argument("--holdout-species", type=int, default=10,
+                   help="measure false positives on up to N classes held out in turn "
+                        "(default 10; 0: skip)")
+    g.add_argument("--seed", type=int, default=0)
+    g.add_argument("--model-save-mode", choices=["replace", "append", "both"],
+                   default="replace",
+                   help="standalone model: custom classes only (replace), or BirdNET's 6,522 "
+                        "classes + custom (append)")
+    _add_audio_options(p, crop=True)
+    p.set_defaults(crop_mode="smart")  # measured best for training clips (docs/TRAINING.md)
+    ge = p.add_argument_group("speed")
+    ge.add_argument("--workers", type=int, default=0)
+    ge.add_argument("--threads", type=int, default=1)
+    ge.add_argument("-q", "--quiet", action="store_true")
+    p.set_defaults(func=cmd_train)
+
+    p = sub.add_parser("inspect", help="describe a .tflite model (kind, shapes, classes)")
+    p.add_argument("models", nargs="+", metavar="MODEL")
+    p.set_defaults(func=cmd_inspect)
 
     p = sub.add_parser("demo", help="run the pipeline on synthetic songs (no data needed)")
     p.add_argument("-o", "--output", default="edgebird-demo",

@@ -140,8 +140,6 @@ def scan_folder(root: str | os.PathLike, group_pattern: str | None = None) -> Tr
                     f"labels '{positives[key]}' (folder '{folder_of[key]}') and '{label}' "
                     f"(folder '{d.name}') differ only in case or spaces: rename one folder "
                     "so each species has exactly one spelling")
-            if "," not in name and key in positives:
-                raise DatasetError(f"two folders for the label '{label}': merge them")
             positives.setdefault(key, label)
             folder_of.setdefault(key, d.name)
         per_folder.append((d, frozenset(labels), frozenset()))

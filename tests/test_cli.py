@@ -63,3 +63,17 @@ def test_demo(tmp_path):
     assert result["n"] == 15 and result["accuracy"] >= 0.8
     assert result["plot"].is_file() and result["plot"].stat().st_size > 10_000
     assert any("nearest-centroid accuracy" in line for line in lines)
+
+
+def test_train_refuses_bad_data_before_any_work(tmp_path, make_audio):
+    make_audio("d/Only bird/a.wav", seconds=2.0)
+    r = run("train", str(tmp_path / "d"), "-o", str(tmp_path / "out"))
+    assert r.returncode == 2
+    assert "only one class ('Only bird') and no background" in r.stderr
+    assert "Traceback" not in r.stderr and not (tmp_path / "out").exists()
+
+
+def test_inspect_refuses_what_is_not_a_model(tmp_path, make_audio):
+    p = make_audio("x.wav", seconds=1.0)
+    r = run("inspect", str(p))
+    assert r.returncode == 1 and "is not a TFLite model" in r.stderr

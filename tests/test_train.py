@@ -1,0 +1,193 @@
+"""Training data conventions, heads, metrics, export parity and ``inspect``."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from edgebird import tflite_graph
+from edgebird.dataset import DatasetError, check, read_annotations, scan_folder
+from edgebird.features import Features
+from edgebird.metrics import best_thresholds, class_metrics, false_positive_rate
+from edgebird.runtime import make_interpreter
+from edgebird.train import (
+    TrainSettings,
+    grouped_splits,
+    head_logits,
+    mixup,
+    train_classifier,
+    upsample,
+)
+
+
+def touch_audio(make_audio, *names, seconds=1.5):
+    for n in names:
+        make_audio(n, seconds=seconds)
+
+
+class TestFolders:
+    def test_conventions(self, tmp_path, make_audio):
+        touch_audio(make_audio, "d/Turdus merula_Blackbird/a.wav",
+                    "d/Turdus merula_Blackbird/b.wav",
+                    "d/Parus major_Great Tit/sub/c.wav", "d/Noise/n.wav", "d/BACKGROUND/m.wav",
+                    "d/Parus major_Great Tit,Turdus merula_Blackbird/both.wav",
+                    "d/-Parus major_Great Tit/confuser.wav")
+        ts = scan_folder(tmp_path / "d")
+        assert ts.classes == ["Parus major_Great Tit", "Turdus merula_Blackbird"]
+        by_name = {f.path.name: f for f in ts.files}
+        assert by_name["c.wav"].positives == {"Parus major_Great Tit"}  # nested files count
+        assert by_name["n.wav"].is_background and by_name["m.wav"].is_background
+        assert by_name["both.wav"].positives == set(ts.classes)
+        assert by_name["confuser.wav"].negatives == {"Parus major_Great Tit"}
+        assert ts.multi_label
+        assert ts.counts()["(background)"] == 2
+
+    @pytest.mark.parametrize(("layout", "message"), [
+        (["d/Only_One/a.wav"], "only one class .* no background"),
+        (["d/A/a.wav", "d/B/.keep"], "folder 'B' holds no audio"),
+        (["d/A/a.wav", "d/-C/x.wav"], "hard negatives for 'C', but there is no folder 'C'"),
+        (["d/Turdus merula/a.wav", "d/turdus  Merula/b.wav"], "differ only in case or spaces"),
+        (["d/loose.wav"], "no class folders"),
+    ])
+    def test_problems_say_what_to_fix(self, tmp_path, make_audio, layout, message):
+        for name in layout:
+            if name.endswith(".keep"):
+                (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)
+                (tmp_path / name).write_text("")
+            else:
+                make_audio(name, seconds=1.5)
+        with pytest.raises(DatasetError, match=message):
+            scan_folder(tmp_path / "d")
+
+    def test_one_class_with_background_is_fine(self, tmp_path, make_audio):
+        touch_audio(make_audio, "d/Bird/a.wav", "d/noise/b.wav")
+        assert scan_folder(tmp_path / "d").classes == ["Bird"]
+
+    def test_too_few_recordings_for_the_folds(self, tmp_path, make_audio):
+        touch_audio(make_audio, "d/A/a1.wav", "d/A/a2.wav", "d/B/b1.wav", "d/B/b2.wav",
+                    "d/B/b3.wav")
+        ts = scan_folder(tmp_path / "d")
+        with pytest.raises(DatasetError, match=r"too few: 'A' \(2\).*--folds 2"):
+            check(ts, folds=3)
+
+    def test_group_pattern_joins_clips_of_one_recording(self, tmp_path, make_audio):
+        touch_audio(make_audio, "d/A/XC1_a.wav", "d/A/XC1_b.wav", "d/A/XC2_a.wav",
+                    "d/B/XC3.wav")
+        ts = scan_folder(tmp_path / "d", group_pattern=r"^(XC\d+)")
+        assert ts.groups_per_class() == {"A": 2, "B": 1}
+
+    def test_annotation_tables(self, tmp_path, make_audio):
+        make_audio("rec/long.wav", seconds=10.0)
+        (tmp_path / "ann.csv").write_text(
+            "file,begin,end,label\nrec/long.wav,1.0,2.5,Bird A\nrec/long.wav,6,9,noise\n")
+        ts = read_annotations(tmp_path / "ann.csv", audio_root=tmp_path)
+        assert ts.classes == ["Bird A"] and ts.files[0].begin == 1.0
+        raven = tmp_path / "sel.txt"
+        raven.write_text("Selection\tView\tBegin Time (s)\tEnd Time (s)\tSpecies\tBegin Path\n"
+                         f"1\tSpectrogram 1\t1.0\t2.0\tBird A\t{tmp_path / 'rec/long.wav'}\n"
+                         f"2\tSpectrogram 1\t3.0\t4.0\tBird B\t{tmp_path / 'rec/long.wav'}\n")
+        assert read_annotations(raven).classes == ["Bird A", "Bird B"]
+        (tmp_path / "bad.csv").write_text("file,begin,end,label\nx.wav,3,2,A\n")
+        with pytest.raises(DatasetError, match="end 2.0 is not after begin 3.0"):
+            read_annotations(tmp_path / "bad.csv")
+
+
+def blobs(n_per=20, classes=3, dim=1024, seed=0, groups_per=10) -> Features:
+    """Separable Gaussian blobs standing in for embeddings (non-negative, like BirdNET's)."""
+    rng = np.random.default_rng(seed)
+    centres = rng.uniform(0, 1, (classes, dim))
+    xs, ys, gs = [], [], []
+    for c in range(classes):
+        xs.append(np.abs(centres[c] + 0.3 * rng.standard_normal((n_per, dim))))
+        y = np.zeros((n_per, classes))
+        y[:, c] = 1
+        ys.append(y)
+        gs += [f"c{c}-r{i % groups_per}" for i in range(n_per)]
+    n = n_per * classes
+    return Features(np.concatenate(xs).astype(np.float32), np.concatenate(ys).astype(np.float32),
+                    np.array(gs), np.array(gs), np.zeros(n), np.full(n, "positive"),
+                    [f"class{c}" for c in range(classes)])
+
+
+class TestSplitsAndAugmentation:
+    def test_groups_never_straddle_a_split(self):
+        f = blobs(n_per=30, groups_per=6)
+        for tr, te in grouped_splits(f.strata(), f.groups, 5, seed=1):
+            assert not set(f.groups[tr]) & set(f.groups[te])
+            assert len(set(f.strata()[te])) == 3  # every class in every fold
+
+    def test_upsample_modes(self):
+        x = np.random.default_rng(0).random((13, 8)).astype(np.float32)
+        y = np.zeros((13, 2), dtype=np.float32)
+        y[:10, 0] = 1
+        y[10:, 1] = 1
+        for mode in ("repeat", "mean", "linear", "smote"):
+            ux, uy = upsample(x, y, 1.0, mode, np.random.default_rng(0))
+            assert uy.sum(axis=0).tolist() == [10, 10]
+            new = ux[13:]
+            lo, hi = x[10:].min(axis=0), x[10:].max(axis=0)
+            assert np.all(new >= lo - 1e-6) and np.all(new <= hi + 1e-6)  # inside the class
+
+    def test_mixup_blends_inputs_and_targets_alike(self):
+        x = np.eye(4, dtype=np.float32)
+        y = np.eye(4, dtype=np.float32)
+        mx, my = mixup(x, y, np.random.default_rng(0), fraction=1.0)
+        np.testing.assert_allclose(mx[4:], my[4:])
+
+
+class TestMetrics:
+    def test_thresholds_and_metrics(self):
+        y = np.array([[1, 0], [1, 0], [0, 1], [0, 0]], dtype=float)
+        p = np.array([[0.9, 0.1], [0.35, 0.2], [0.2, 0.6], [0.3, 0.1]])
+        thr = best_thresholds(y, p)
+        assert thr[0] == pytest.approx(0.35) and 0.2 < thr[1] <= 0.6
+        rows = class_metrics(y, p, ["a", "b"], thr)
+        assert rows[0]["class"] == "MACRO" and rows[1]["f1@thr"] == 1.0
+        assert rows[1]["recall@0.5"] == 0.5
+        assert false_positive_rate(np.array([[0.1, 0.7], [0.1, 0.1]]), np.array([0.5, 0.5])) == 0.5
+
+
+@pytest.fixture(scope="module")
+def trained():
+    pytest.importorskip("tensorflow")
+    f = blobs(n_per=20, classes=3)
+    s = TrainSettings(folds=3, epochs=15, learning_rate=0.01, hidden_units=16,
+                      holdout_species=3, synthetic_negatives=0, val_fraction=0.5)
+    return f, train_classifier(f, s, echo=lambda m: None)
+
+
+class TestTraining:
+    def test_cross_validation_learns_separable_data(self, trained):
+        f, r = trained
+        assert len(r.folds) == 3
+        assert r.overall[0]["f1@thr"] > 0.95 and r.overall[0]["auprc"] > 0.95
+        assert r.baseline_overall[0]["f1@0.5"] > 0.9
+        assert len(r.holdout) == 3 and all(0 <= h["fp_rate@thr"] <= 1 for h in r.holdout)
+        for fold in r.folds:
+            assert fold.sizes["train"] + fold.sizes["test"] == len(f)
+
+    def test_numpy_forward_equals_keras(self, trained):
+        f, r = trained
+        keras_out = r.final.keras_model.predict(f.x, verbose=0)
+        np.testing.assert_allclose(head_logits(r.final.layers, f.x), keras_out, atol=1e-5,
+                                   rtol=1e-5)
+
+    def test_exported_head_equals_keras_on_embeddings_and_noise(self, trained):
+        f, r = trained
+        content = tflite_graph.dense_head_model(r.final.layers)
+        rng = np.random.default_rng(3)
+        for x in (f.x, np.abs(rng.standard_normal((7, 1024))).astype(np.float32)):
+            interp = make_interpreter(model_content=content)
+            interp.resize_tensor_input(0, list(x.shape))
+            interp.allocate_tensors()
+            interp.set_tensor(0, x)
+            interp.invoke()
+            out = interp.get_tensor(interp.get_output_details()[0]["index"])
+            np.testing.assert_allclose(out, r.final.keras_model.predict(x, verbose=0),
+                                       atol=1e-5, rtol=1e-5)
+
+    def test_bad_settings(self):
+        with pytest.raises(ValueError, match="dropout"):
+            TrainSettings(dropout=1.0)
+        with pytest.raises(ValueError, match="upsampling mode"):
+            TrainSettings(upsampling_mode="magic")
