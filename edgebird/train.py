@@ -272,13 +272,15 @@ def inner_fit(train: Features, s: TrainSettings, negatives: Features | None,
     are chosen; the model is then trained on all of ``train`` for the inner folds' median
     best epoch count. Small sets get more out of this than from one small validation split.
     """
-    k = max(2, int(round(1 / s.val_fraction)))
-    if len(np.unique(train.groups)) < k:
+    strata = train.strata()
+    most = max(len(np.unique(train.groups[strata == v])) for v in np.unique(strata))
+    k = min(max(2, int(round(1 / s.val_fraction))), most)  # small sets: fewer inner folds
+    if k < 2:
         fit = fit_head(*_with(train, negatives), s, epochs=s.epochs)
         return fit, np.full(len(train.classes), 0.5)
     oof = np.zeros(train.y.shape, dtype=np.float64)
     epochs = []
-    for tr, va in grouped_splits(train.strata(), train.groups, k, s.seed + 17):
+    for tr, va in grouped_splits(strata, train.groups, k, s.seed + 17):
         part, val = train.subset(tr), train.subset(va)
         fit = fit_head(*_with(part, negatives), s, val.x, val.y)
         oof[va] = sigmoid(head_logits(fit.layers, val.x))

@@ -59,7 +59,7 @@ def test_demo(tmp_path):
 
     lines: list[str] = []
     result = run_demo(tmp_path / "demo", clips_per_class=3, progress=False, echo=lines.append,
-                      engine=EngineSettings(workers=1))
+                      engine=EngineSettings(workers=1), train=False)
     assert result["n"] == 15 and result["accuracy"] >= 0.8
     assert result["plot"].is_file() and result["plot"].stat().st_size > 10_000
     assert any("nearest-centroid accuracy" in line for line in lines)
