@@ -183,10 +183,13 @@ def mixup(x: np.ndarray, y: np.ndarray, rng: np.random.Generator, fraction: floa
 
 # -- the Keras head ---------------------------------------------------------------------------
 def _keras():
+    from edgebird.quiet import quiet_native_stderr
+
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     try:
-        import keras
-        import tensorflow as tf  # noqa: F401 - keras' backend
+        with quiet_native_stderr():  # absl's start-up banner bypasses TF_CPP_MIN_LOG_LEVEL
+            import keras
+            import tensorflow as tf  # noqa: F401 - keras' backend
     except ImportError:
         raise ImportError(
             "training needs TensorFlow: pip install 'edgebird[train]'") from None
