@@ -189,12 +189,14 @@ def _describe(exc: BaseException) -> str:
 
 
 def _worker(model, settings, batch_size, keep_logits, tasks, results) -> None:
-    """Worker process: load and warm up the model, then take tasks until a None arrives;
+    """Worker process: load the model, then take tasks until a None arrives;
     flush the partial batch whenever the queue is momentarily empty."""
     pid = os.getpid()
     try:
         batcher = WindowBatcher(model, settings, batch_size, keep_logits)
-        model.embed(np.zeros((1, model.segment_samples), dtype=np.float32))  # load + pack
+        load = getattr(model, "load", None)
+        if load is not None:  # build the interpreter now, while the parent is still planning
+            load()
         while True:
             try:
                 task = tasks.get(timeout=0.05)

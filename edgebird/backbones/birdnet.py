@@ -146,6 +146,10 @@ class BirdNET:
         if self._rewritten is None:
             self._rewritten = embedding_model_file(self.model_path)
 
+    def load(self):
+        """Build the interpreter (once per process)."""
+        return self._interpreter or self._load()
+
     def _load(self):
         self.prepare()
         rewritten = self._rewritten
