@@ -80,8 +80,8 @@ def train_from_data(
     negatives = noise_eval = None
     if settings.synthetic_negatives:
         negatives = synthetic_negatives(model, ts.classes, settings.synthetic_negatives,
-                                        settings.seed)
-    noise_eval = synthetic_negatives(model, ts.classes, 100, settings.seed + 1000)
+                                        settings.seed, cache=store)
+    noise_eval = synthetic_negatives(model, ts.classes, 100, settings.seed + 1000, cache=store)
     echo(f"training on {len(feats)} windows ({len(np.unique(feats.groups))} recordings) + "
          f"{0 if negatives is None else len(negatives)} synthetic noise windows; "
          f"{settings.folds} fold(s)")

@@ -130,11 +130,36 @@ def build_features(
     return feats
 
 
+#: Bump when ``synth.noise_window`` changes, so cached noise embeddings are not reused.
+NOISE_VERSION = 1
+
+
 def synthetic_negatives(model: EmbeddingModel, classes: list[str], count: int,
-                        seed: int) -> Features:
-    """``count`` embedded noise windows (rain, wind, engine, hiss, quiet) as background rows."""
-    windows, kinds = noise_windows(count, seed=seed, sr=model.sample_rate)
-    embs, _ = model.embed(windows)
+                        seed: int, cache: str | os.PathLike | None = None) -> Features:
+    """``count`` embedded noise windows (rain, wind, engine, hiss, quiet) as background rows.
+
+    With ``cache`` (a folder, e.g. the embedding store) the embeddings are kept there, keyed
+    by model, seed, count and generator version: they cost seconds to compute and never change.
+    """
+    from edgebird.synth import NOISE_KINDS
+
+    kinds = [NOISE_KINDS[i % len(NOISE_KINDS)] for i in range(count)]
+    fp = model.fingerprint.replace(":", "-")
+    path = (Path(cache) / f"synthetic-noise-v{NOISE_VERSION}-{fp}-{seed}-{count}.npy"
+            if cache else None)
+    if path is not None and path.is_file():
+        embs = np.load(path)
+    else:
+        windows, kinds = noise_windows(count, seed=seed, sr=model.sample_rate)
+        embs, _ = model.embed(windows)
+        if path is not None:
+            import io
+
+            from edgebird.store import atomic_write_bytes
+
+            buf = io.BytesIO()
+            np.save(buf, embs.astype(np.float32))
+            atomic_write_bytes(path, buf.getvalue())
     return Features(
         embs.astype(np.float32), np.zeros((count, len(classes)), dtype=np.float32),
         np.array([f"synthetic:{seed}:{i}" for i in range(count)]),

@@ -191,3 +191,13 @@ class TestTraining:
             TrainSettings(dropout=1.0)
         with pytest.raises(ValueError, match="upsampling mode"):
             TrainSettings(upsampling_mode="magic")
+
+
+def test_synthetic_negatives_are_cached(tmp_path, birdnet):
+    from edgebird.features import synthetic_negatives
+
+    first = synthetic_negatives(birdnet, ["a"], 5, seed=3, cache=tmp_path)
+    assert len(list(tmp_path.glob("synthetic-noise-*.npy"))) == 1
+    again = synthetic_negatives(birdnet, ["a"], 5, seed=3, cache=tmp_path)
+    np.testing.assert_array_equal(first.x, again.x)
+    assert (first.y == 0).all() and set(first.kind) == {"synthetic"}
