@@ -220,8 +220,11 @@ def fit_head(x_tr: np.ndarray, y_tr: np.ndarray, s: TrainSettings,
     layers.append(keras.layers.Dense(n_out, kernel_regularizer=reg))
     model = keras.Sequential(layers)
     epochs = epochs or s.epochs
-    steps = int(np.ceil(len(x_tr) / s.batch_size)) * epochs
-    warmup = min(5, max(1, epochs // 10)) * int(np.ceil(len(x_tr) / s.batch_size))
+    # The schedule always spans s.epochs: a refit for the epoch count that early stopping
+    # found replays the learning rates of the fits that found it, then stops there.
+    per_epoch = int(np.ceil(len(x_tr) / s.batch_size))
+    steps = per_epoch * s.epochs
+    warmup = min(5, max(1, s.epochs // 10)) * per_epoch
     schedule = keras.optimizers.schedules.CosineDecay(
         s.learning_rate * 0.1, decay_steps=max(1, steps - warmup), alpha=0.1,
         warmup_target=s.learning_rate, warmup_steps=warmup)

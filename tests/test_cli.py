@@ -77,3 +77,22 @@ def test_inspect_refuses_what_is_not_a_model(tmp_path, make_audio):
     p = make_audio("x.wav", seconds=1.0)
     r = run("inspect", str(p))
     assert r.returncode == 1 and "is not a TFLite model" in r.stderr
+
+
+def test_inspect_a_head_without_tensorflow(tmp_path):
+    import numpy as np
+
+    from edgebird import tflite_graph
+
+    rng = np.random.default_rng(0)
+    model = tmp_path / "Head.tflite"
+    model.write_bytes(tflite_graph.dense_head_model(
+        [(rng.standard_normal((1024, 2)).astype(np.float32), np.zeros(2, np.float32), False)]))
+    (tmp_path / "Head_Labels.txt").write_text("A_a\nB_b\n")
+    code = ("import sys; from edgebird.export import inspect_model, format_inspection; "
+            f"print(format_inspection(inspect_model({str(model)!r}))); "
+            "print('tensorflow' in sys.modules, 'keras' in sys.modules)")
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr
+    assert "head only" in r.stdout and "A_a" in r.stdout
+    assert r.stdout.strip().endswith("False False")
