@@ -602,17 +602,36 @@ def intro(info: dict[str, str]) -> str:
     ])
 
 
-def write_docs(section: str, info: dict[str, str], path: Path = DOCS) -> None:
-    block = f"{MARK_START}\n{section}\n{MARK_END}"
+def write_docs(section: str, info: dict[str, str], path: Path = DOCS,
+               start: str = MARK_START, end: str = MARK_END) -> None:
+    """Replace one script's section of BENCHMARKS.md (between its markers), or append it;
+    the rest of the file stays as it is."""
+    block = f"{start}\n{section}\n{end}"
     text = path.read_text(encoding="utf-8") if path.is_file() else intro(info)
-    if MARK_START in text and MARK_END in text:
-        head, rest = text.split(MARK_START, 1)
-        tail = rest.split(MARK_END, 1)[1]
+    if start in text and end in text:
+        head, rest = text.split(start, 1)
+        tail = rest.split(end, 1)[1]
         text = head + block + tail
     else:
         text = text.rstrip("\n") + "\n\n" + block + "\n"
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(text, encoding="utf-8")
+
+
+def publish(section: str, info: dict[str, str], t_start: float, write: bool = True,
+            start: str = MARK_START, end: str = MARK_END) -> None:
+    """Warn if the code changed mid-run, add the total time, print, and write the section."""
+    if source_state() != info["source"]:
+        warning = ("**Warning: edgebird's sources changed while this benchmark ran; the numbers "
+                   "mix two versions of the code. Run it again.**")
+        print(warning, file=sys.stderr)
+        section += "\n\n" + warning
+    section += f"\n\nTotal benchmark time: {(time.perf_counter() - t_start) / 60:.1f} min."
+    print()
+    print(section)
+    if write:
+        write_docs(section, info, DOCS, start, end)
+        print(f"\nwrote {DOCS}")
 
 
 # -- main --------------------------------------------------------------------------------------
@@ -675,17 +694,7 @@ def main(argv: list[str] | None = None) -> int:
     shutil.rmtree(stores, ignore_errors=True)
 
     section = render(info, ceiling, cases, runs, args.quick)
-    if source_state() != info["source"]:
-        warning = ("**Warning: edgebird's sources changed while this benchmark ran; the numbers "
-                   "mix two versions of the code. Run it again.**")
-        print(warning, file=sys.stderr)
-        section += "\n\n" + warning
-    section += f"\n\nTotal benchmark time: {(time.perf_counter() - t_start) / 60:.1f} min."
-    print()
-    print(section)
-    if not args.no_docs:
-        write_docs(section, info)
-        print(f"\nwrote {DOCS}")
+    publish(section, info, t_start, write=not args.no_docs)
     return 0
 
 

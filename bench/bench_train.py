@@ -72,7 +72,7 @@ from bench_embed import (  # noqa: E402 - a sibling script, not a package
     OtherLoad,
     embed_command,
     machine_info,
-    source_state,
+    publish,
     version_of,
 )
 
@@ -742,19 +742,6 @@ def render(info: dict[str, str], quick: bool, tf: TfImport, train: Child,
     return "\n".join(lines)
 
 
-def write_section(section: str, path: Path = DOCS) -> None:
-    """Replace this script's section of BENCHMARKS.md (or append it); the rest stays as is."""
-    block = f"{MARK_START}\n{section}\n{MARK_END}"
-    text = path.read_text(encoding="utf-8") if path.is_file() else "# Benchmarks\n"
-    if MARK_START in text and MARK_END in text:
-        head, rest = text.split(MARK_START, 1)
-        text = head + block + rest.split(MARK_END, 1)[1]
-    else:
-        text = text.rstrip("\n") + "\n\n" + block + "\n"
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(text, encoding="utf-8")
-
-
 # -- main --------------------------------------------------------------------------------------
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
@@ -833,17 +820,7 @@ def main(argv: list[str] | None = None) -> int:
     x, y, _, _ = synthetic_embeddings(0)
     section = render(info, args.quick, tf, train, holdout, cache,
                      data_label, embedding_stats(x, y), checks, cli)
-    if source_state() != info["source"]:
-        warning = ("**Warning: edgebird's sources changed while this benchmark ran; the numbers "
-                   "mix two versions of the code. Run it again.**")
-        print(warning, file=sys.stderr)
-        section += "\n\n" + warning
-    section += f"\n\nTotal benchmark time: {(time.perf_counter() - t_start) / 60:.1f} min."
-    print()
-    print(section)
-    if not args.no_docs:
-        write_section(section)
-        print(f"\nwrote {DOCS}")
+    publish(section, info, t_start, not args.no_docs, MARK_START, MARK_END)
     return 0
 
 
