@@ -211,3 +211,18 @@ def test_dead_worker_tasks_are_retried_then_failed(monkeypatch):
                          lambda: started.append(1)))
     assert len(out) == 1 and "died (exit code -9) twice" in out[0].reason
     assert key not in unresolved
+
+
+def test_spawned_workers_give_the_same_numbers(tmp_path, make_audio, birdnet, monkeypatch):
+    """The path macOS, Windows and the GUI (threads running) take: spawn, not fork."""
+    make_audio("in/a.wav", seconds=7.0, sr=44100)
+    make_audio("in/b.wav", seconds=4.0)
+    monkeypatch.setattr(eng, "_start_method", lambda: "spawn")
+    spawned = embed_files([tmp_path / "in"], tmp_path / "sp", engine=TWO, model=birdnet,
+                          progress=False)
+    inline = embed_files([tmp_path / "in"], tmp_path / "in1", engine=INLINE, model=birdnet,
+                         progress=False)
+    assert spawned.computed == 2 and not spawned.failed
+    a, b = entries_by_name(tmp_path / "sp"), entries_by_name(tmp_path / "in1")
+    for name in a:
+        np.testing.assert_array_equal(a[name].load()[1], b[name].load()[1])
