@@ -220,7 +220,7 @@ def test_spawned_workers_give_the_same_numbers(tmp_path, make_audio, birdnet, mo
     monkeypatch.setattr(eng, "_start_method", lambda: "spawn")
     spawned = embed_files([tmp_path / "in"], tmp_path / "sp", engine=TWO, model=birdnet,
                           progress=False)
-    inline = embed_files([tmp_path / "in"], tmp_path / "in1", engine=INLINE, model=birdnet,
+    embed_files([tmp_path / "in"], tmp_path / "in1", engine=INLINE, model=birdnet,
                          progress=False)
     assert spawned.computed == 2 and not spawned.failed
     a, b = entries_by_name(tmp_path / "sp"), entries_by_name(tmp_path / "in1")
