@@ -13,7 +13,6 @@ its embedding tensor.
 from __future__ import annotations
 
 import csv
-import hashlib
 import io
 import json
 from dataclasses import asdict
@@ -23,7 +22,7 @@ import numpy as np
 
 from edgebird import tflite_graph
 from edgebird.audio import AudioSettings
-from edgebird.store import atomic_write_bytes
+from edgebird.store import atomic_write_bytes, hash_file
 
 KINDS = {
     "head": "head only (BirdNET embeddings → custom logits)",
@@ -34,11 +33,7 @@ KINDS = {
 
 
 def sha256_file(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
+    return hash_file(path, "sha256")
 
 
 def _csv_bytes(rows: list[list]) -> bytes:

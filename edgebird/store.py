@@ -35,13 +35,18 @@ FORMAT = 1
 MARKER = "edgebird-store.json"
 
 
-def content_hash(path: str | os.PathLike) -> str:
-    """blake2b of the file's bytes (fast, and renames or copies still hit the cache)."""
-    h = hashlib.blake2b(digest_size=20)
+def hash_file(path: str | os.PathLike, algorithm: str = "blake2b") -> str:
+    """Hex digest of a file's bytes, read in 1 MiB blocks."""
+    h = hashlib.blake2b(digest_size=20) if algorithm == "blake2b" else hashlib.new(algorithm)
     with open(path, "rb") as f:
         for block in iter(lambda: f.read(1 << 20), b""):
             h.update(block)
     return h.hexdigest()
+
+
+def content_hash(path: str | os.PathLike) -> str:
+    """blake2b of the file's bytes (fast, and renames or copies still hit the cache)."""
+    return hash_file(path)
 
 
 def entry_key(digest: str, audio_key: dict, model_fingerprint: str) -> str:

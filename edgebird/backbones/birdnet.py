@@ -9,7 +9,6 @@ derived data, 52 MB) so worker processes memory-map one file instead of each rew
 
 from __future__ import annotations
 
-import hashlib
 import importlib.util
 import os
 import tempfile
@@ -23,6 +22,7 @@ from edgebird import tflite_graph
 from edgebird.audio import SAMPLE_RATE, SEGMENT_SAMPLES
 from edgebird.quiet import quiet_native_stderr
 from edgebird.runtime import make_interpreter
+from edgebird.store import hash_file
 
 MODEL_FILE = "BirdNET_GLOBAL_6K_V2.4_Model_FP32.tflite"
 META_MODEL_FILE = "BirdNET_GLOBAL_6K_V2.4_MData_Model_V2_FP16.tflite"
@@ -67,11 +67,8 @@ def cache_dir() -> Path:
 
 @lru_cache(maxsize=8)
 def file_sha256(path: str, size: int, mtime_ns: int) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
+    """SHA-256 of a file, remembered per (path, size, mtime) within a process."""
+    return hash_file(path, "sha256")
 
 
 def sha256_of(path: Path) -> str:
