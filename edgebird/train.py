@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 
 import numpy as np
 
@@ -408,7 +408,3 @@ def holdout_species_fp(feats: Features, s: TrainSettings, epochs: int,
     echo(f"held-out species: a class the model never saw fires some class on "
          f"{mean:.1%} of its windows (mean over {len(out)} classes)")
     return out
-
-
-def settings_dict(s: TrainSettings) -> dict:
-    return asdict(s)

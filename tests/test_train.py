@@ -201,3 +201,24 @@ def test_synthetic_negatives_are_cached(tmp_path, birdnet):
     again = synthetic_negatives(birdnet, ["a"], 5, seed=3, cache=tmp_path)
     np.testing.assert_array_equal(first.x, again.x)
     assert (first.y == 0).all() and set(first.kind) == {"synthetic"}
+
+
+def test_train_from_folders_with_a_separate_test_set(tmp_path):
+    """The whole ``edgebird train`` path on synthetic songs, with --test-data."""
+    pytest.importorskip("tensorflow")
+    from edgebird.classifier import train_from_data
+    from edgebird.engine import EngineSettings
+    from edgebird.synth import write_dataset
+
+    write_dataset(tmp_path / "train", clips_per_class=4, seed=0)
+    write_dataset(tmp_path / "test", clips_per_class=2, seed=1)
+    run = train_from_data(
+        tmp_path / "train", tmp_path / "out",
+        TrainSettings(folds=2, holdout_species=0, synthetic_negatives=8, epochs=30),
+        engine=EngineSettings(workers=1), test_data=tmp_path / "test",
+        store=tmp_path / "store", progress=False, echo=lambda m: None)
+    assert run.result.test_metrics is not None
+    assert run.result.test_metrics[0]["f1@thr"] > 0.8
+    assert "Separate test set" in run.report.read_text()
+    assert {p.name for p in run.files.values()} >= {"CustomClassifier.tflite",
+                                                    "CustomClassifier_head.tflite"}
