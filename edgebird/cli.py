@@ -68,6 +68,42 @@ def cmd_embed(args) -> int:
     return EXIT_SOME_FAILED if summary.failed else EXIT_OK
 
 
+def cmd_analyze(args) -> int:
+    from edgebird.analyze import AnalyzeSettings, analyze_files
+    from edgebird.species import Location
+
+    location = None
+    if args.lat is not None or args.lon is not None:
+        if args.lat is None or args.lon is None:
+            raise ValueError("give both --lat and --lon")
+        location = Location(args.lat, args.lon, args.week, args.sf_thresh)
+    elif args.week != -1:
+        raise ValueError("--week needs --lat and --lon")
+    settings = AnalyzeSettings(
+        min_conf=args.min_conf, sensitivity=args.sensitivity, top_n=args.top_n,
+        merge_consecutive=args.merge_consecutive, rtypes=tuple(args.rtype),
+        combine=args.combine, skip_existing=args.skip_existing,
+        additional_columns=tuple(args.additional_columns or ()), classifier=args.classifier,
+        species_list=args.species_list, location=location)
+    summary = analyze_files(args.inputs, args.output, settings, _audio_settings(args),
+                            _engine_settings(args), progress=not args.quiet)
+    print(summary.text())
+    print(f"results: {args.output}")
+    return EXIT_SOME_FAILED if summary.failed else EXIT_OK
+
+
+def cmd_segments(args) -> int:
+    from edgebird.segments import SegmentSettings, extract_segments
+
+    settings = SegmentSettings(
+        min_conf=args.min_conf, max_conf=args.max_conf, max_segments=args.max_segments,
+        seg_length=args.seg_length, collection_mode=args.collection_mode, n_bins=args.n_bins,
+        seed=args.seed)
+    summary = extract_segments(args.input, args.results or args.input, args.output, settings)
+    print(summary.text())
+    return EXIT_SOME_FAILED if summary.failed else EXIT_OK
+
+
 def cmd_demo(args) -> int:
     from edgebird.demo import run_demo
 
@@ -210,6 +246,85 @@ def build_parser() -> argparse.ArgumentParser:
     ge.add_argument("--threads", type=int, default=1)
     ge.add_argument("-q", "--quiet", action="store_true")
     p.set_defaults(func=cmd_train)
+
+    p = sub.add_parser(
+        "analyze", help="detect species in recordings and write result tables",
+        description="Run BirdNET V2.4 (or a custom classifier) over every 3-s window of the "
+                    "recordings and write BirdNET-Analyzer's tables per input file (the output "
+                    "tree mirrors the input tree). Files that cannot be read are listed in "
+                    "OUTPUT/error_log.txt and skipped; results are written whole or not at "
+                    "all, so an interrupted run resumes where it stopped (--skip-existing, on "
+                    "by default). Exit status 1 when any file failed.")
+    p.add_argument("inputs", nargs="+", metavar="INPUT", help="audio files or folders (recursive)")
+    p.add_argument("-o", "--output", required=True, help="results folder")
+    p.add_argument("-c", "--classifier", metavar="MODEL",
+                   help="custom classifier .tflite (head-only or standalone, from 'edgebird "
+                        "train' or BirdNET-Analyzer) with its _Labels.txt beside it; its "
+                        "_Thresholds.csv is used unless --min-conf is given")
+    g = p.add_argument_group("detections")
+    g.add_argument("--min-conf", type=float, default=None,
+                   help="minimum confidence 0..1 for every class (default: the classifier's "
+                        "per-class thresholds if it has them, else 0.25)")
+    g.add_argument("--sensitivity", type=float, default=1.0,
+                   help="0.5..1.5 (default 1.0). BirdNET-Analyzer 2.x's logit shift: "
+                        "score = sigmoid(logit + (S-1)*10), so 1.25 adds 2.5 to every logit. "
+                        "birdnetlib and BirdNET-Pi use the older slope form "
+                        "sigmoid((2-S)*logit): the same number means something else there")
+    g.add_argument("--top-n", type=int, default=None,
+                   help="keep the N best classes of every window whatever their score "
+                        "(overrides --min-conf)")
+    g.add_argument("--merge-consecutive", type=int, default=1, metavar="N",
+                   help="join up to N touching detections of a species into one (score: mean "
+                        "of its top 3); default 1 (no merging)")
+    g = p.add_argument_group("species filter (one of)")
+    g.add_argument("--species-list", "--slist", metavar="FILE",
+                   help="only these labels (one per line; a folder means its "
+                        "species_list.txt); labels the model lacks are reported")
+    g.add_argument("--lat", type=float, default=None, help="latitude for the location filter")
+    g.add_argument("--lon", type=float, default=None, help="longitude for the location filter")
+    g.add_argument("--week", type=int, default=-1,
+                   help="week 1-48 for the location filter (default -1: whole year)")
+    g.add_argument("--sf-thresh", type=float, default=0.03,
+                   help="location filter threshold (default 0.03)")
+    g = p.add_argument_group("output")
+    g.add_argument("--rtype", nargs="+", default=["raven"], metavar="TYPE",
+                   help="one or more of raven (selection table), audacity, csv, r, "
+                        "kaleidoscope; space or comma separated (default raven)")
+    g.add_argument("--additional-columns", nargs="+", metavar="COL",
+                   choices=["lat", "lon", "week", "overlap", "sensitivity", "min_conf",
+                            "species_list", "model"],
+                   help="extra CSV columns, as BirdNET-Analyzer's")
+    g.add_argument("--combine", "--combine-results", action="store_true", dest="combine",
+                   help="also write combined tables over all files (Raven with a .list.txt, "
+                        "CSV, Kaleidoscope, R)")
+    g.add_argument("--skip-existing", action=argparse.BooleanOptionalAction, default=True,
+                   help="skip files whose result files all exist (default on; "
+                        "--no-skip-existing redoes them)")
+    _add_audio_options(p)
+    _add_engine_options(p)
+    p.set_defaults(func=cmd_analyze)
+
+    p = sub.add_parser(
+        "segments", help="cut audio clips of detections from result tables",
+        description="Read result tables (any format analyze writes, per file or combined; "
+                    "told apart by their header) and cut a clip per chosen detection: "
+                    "OUTPUT/<species>/<conf>_<n>_<file>_<start>s_<end>s.wav, 48 kHz 16-bit.")
+    p.add_argument("input", metavar="AUDIO", help="folder holding the analyzed recordings")
+    p.add_argument("-r", "--results", help="result table or folder (default: AUDIO)")
+    p.add_argument("-o", "--output", required=True, help="folder for the clips")
+    p.add_argument("--min-conf", type=float, default=0.25, help="default 0.25")
+    p.add_argument("--max-conf", type=float, default=1.0, help="default 1.0")
+    p.add_argument("--max-segments", type=int, default=100, help="per species (default 100)")
+    p.add_argument("--seg-length", type=float, default=3.0,
+                   help="clip length in s, context added evenly around the detection "
+                        "(default 3.0, at least 1.0)")
+    p.add_argument("--collection-mode", choices=["random", "confidence", "balanced"],
+                   default="random",
+                   help="which clips when there are more than --max-segments: random, the "
+                        "most confident, or balanced over confidence bins (default random)")
+    p.add_argument("--n-bins", type=int, default=10, help="bins for balanced (default 10)")
+    p.add_argument("--seed", type=int, default=0, help="random choice seed (default 0)")
+    p.set_defaults(func=cmd_segments)
 
     p = sub.add_parser(
         "species", help="list the species BirdNET expects at a place and week",

@@ -4,7 +4,9 @@ It synthesizes a small labelled set, embeds it with BirdNET through the same eng
 that ``edgebird embed`` uses, shows how well the embedding separates the synthetic "species"
 (leave-one-out nearest-centroid accuracy, a similarity table and a 2-D picture), then trains a
 custom classifier on it with ``edgebird train``'s code (grouped cross-validation, exported
-.tflite models, a report) and inspects the exported model. Later steps (analyze) extend it.
+.tflite models, a report), inspects the exported model, and analyzes a synthetic "field
+recording" (songs, silence and rain, wind, engine noise in a known order) with it, writing a
+Raven selection table as ``edgebird analyze`` does.
 """
 
 from __future__ import annotations
@@ -23,10 +25,10 @@ def run_demo(out: str | Path = "edgebird-demo", clips_per_class: int = 6,
              engine: EngineSettings = EngineSettings(), progress: bool = True,
              echo: Callable[[str], None] = print, train: bool = True) -> dict:
     out = Path(out)
-    echo(f"1/4 synthesizing {clips_per_class} clips for each of 4 synthetic songs + noise "
+    echo(f"1/5 synthesizing {clips_per_class} clips for each of 4 synthetic songs + noise "
          f"in {out / 'audio'}")
     made = write_dataset(out / "audio", clips_per_class=clips_per_class)
-    echo("2/4 embedding them with BirdNET V2.4 (1,024 values per 3-s window)")
+    echo("2/5 embedding them with BirdNET V2.4 (1,024 values per 3-s window)")
     summary = embed_files([out / "audio"], out / "store", engine=engine, progress=progress,
                           echo=echo)
     echo(summary.text())
@@ -44,7 +46,7 @@ def run_demo(out: str | Path = "edgebird-demo", clips_per_class: int = 6,
     x = x / np.linalg.norm(x, axis=1, keepdims=True)
     y = np.asarray(labels)
     classes = sorted(set(labels))
-    echo("3/4 how well do BirdNET's embeddings separate the songs?")
+    echo("3/5 how well do BirdNET's embeddings separate the songs?")
     correct = 0
     for i in range(len(x)):  # leave-one-out nearest class centroid (cosine)
         keep = np.arange(len(x)) != i
@@ -64,8 +66,54 @@ def run_demo(out: str | Path = "edgebird-demo", clips_per_class: int = 6,
     echo(f"  picture of the embeddings (PCA): {plot}")
     result = {"accuracy": accuracy, "n": len(x), "plot": plot, "summary": summary}
     if train:
-        result["training"] = _train(out, engine, progress, echo)
+        run = _train(out, engine, progress, echo)
+        result["training"] = run
+        if run is not None:
+            result["analysis"] = _analyze(out, run.files["replace"], engine, progress, echo)
     return result
+
+
+#: The demo field recording: 6 s per item, in this order (None = background only).
+SCENE = ("Synthetic triller_Triller", None, "Synthetic whistler_Whistler", "rain",
+         "Synthetic warbler_Warbler", "wind", "Synthetic caller_Two-note caller", "engine")
+
+
+def _analyze(out: Path, model: Path, engine: EngineSettings, progress: bool,
+             echo: Callable[[str], None]):
+    """Step 5: a synthetic field recording analyzed with the trained classifier."""
+    import soundfile as sf
+
+    from edgebird.analyze import AnalyzeSettings, analyze_files
+    from edgebird.synth import NOISE_KINDS, SR, clip, noise_window
+
+    rng = np.random.default_rng(7)
+    parts = []
+    for item in SCENE:
+        if item in NOISE_KINDS:
+            parts.append(np.concatenate([noise_window(item, rng), noise_window(item, rng)]))
+        else:
+            parts.append(clip(item, rng, 6.0, calls=2))
+    scene = out / "field" / "field_recording.wav"
+    scene.parent.mkdir(parents=True, exist_ok=True)
+    sf.write(scene, np.concatenate(parts).astype(np.float32), SR, subtype="PCM_16")
+    echo(f"5/5 analyzing a {6 * len(SCENE)}-s synthetic field recording ({scene}) with the "
+         "classifier; truth, 6 s each: " + ", ".join(_name(i) for i in SCENE))
+    summary = analyze_files([scene.parent], out / "results", AnalyzeSettings(
+        classifier=str(model), rtypes=("table", "csv"), skip_existing=False), engine=engine,
+        progress=progress, echo=lambda m: echo("  " + m))
+    table = out / "results" / "field_recording.BirdNET.selection.table.txt"
+    from edgebird.writers.readers import read_results
+
+    for d in read_results(table)[1]:
+        truth = _name(SCENE[min(int(d.start // 6), len(SCENE) - 1)])
+        echo(f"  {d.start:5.1f}-{d.end:5.1f} s  {d.label:<24s} {d.confidence:.3f}   "
+             f"(truth: {truth})")
+    echo(f"  Raven selection table: {table}")
+    return summary
+
+
+def _name(item: str | None) -> str:
+    return "silence" if item is None else item.split("_")[-1]
 
 
 def _train(out: Path, engine: EngineSettings, progress: bool, echo: Callable[[str], None]):
@@ -73,13 +121,13 @@ def _train(out: Path, engine: EngineSettings, progress: bool, echo: Callable[[st
     import importlib.util
 
     if importlib.util.find_spec("tensorflow") is None:
-        echo("4/4 skipped: training needs TensorFlow (pip install -e '.[train]')")
+        echo("4/5 and 5/5 skipped: training needs TensorFlow (pip install -e '.[train]')")
         return None
     from edgebird.classifier import train_from_data
     from edgebird.export import format_inspection, inspect_model
     from edgebird.train import TrainSettings
 
-    echo("4/4 training a custom classifier on them (3 grouped folds; the report measures "
+    echo("4/5 training a custom classifier on them (3 grouped folds; the report measures "
          "false positives on noise made in code and on a song held out of training)")
     run = train_from_data(out / "audio", out / "classifier", TrainSettings(
         folds=3, holdout_species=2, synthetic_negatives=32), engine=engine,

@@ -15,19 +15,14 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import numpy as np
-
 from edgebird import engine as eng
 from edgebird.audio import (
-    BLOCK_SECONDS,
     AudioError,
     AudioInfo,
     AudioSettings,
     find_audio_files,
     notes_for,
-    planned_starts,
     probe,
-    window_starts,
 )
 from edgebird.backbones import EmbeddingModel
 from edgebird.errorlog import ErrorLog
@@ -72,36 +67,6 @@ class _Job:
     failed: bool = False
 
 
-def _split(starts: np.ndarray, size: int, workers: int, block: int) -> list[np.ndarray]:
-    """Cut a file's windows into work units of about ``size`` windows.
-
-    Units follow the decoding grid (whole ``block``s, so no block is decoded twice) and
-    their count is a multiple of the number of workers, so one long file ends with every
-    worker busy. Any split gives the same numbers (see audio.py); this is only for speed.
-    """
-    block_of = starts // block
-    blocks = np.unique(block_of)
-    n_units = -(-len(starts) // size)
-    if n_units > 1:
-        n_units = min(-(-n_units // workers) * workers, len(blocks))
-    groups = np.array_split(blocks, max(1, n_units))
-    return [starts[(block_of >= g[0]) & (block_of <= g[-1])] for g in groups if len(g)]
-
-
-def _plan_parts(info: AudioInfo, audio: AudioSettings, chunk: int,
-                workers: int) -> tuple[list[np.ndarray | None], int]:
-    """A file's work units (window starts per unit; None = choose by smart crop in the
-    worker) and its window count. Raises AudioError for files too short to use."""
-    if audio.crop_mode == "smart":
-        grid = window_starts(info.target_samples(audio.sample_rate), audio)
-        if len(grid) == 0:
-            planned_starts(info, audio)  # raises the "too short" error
-        return [None], len(grid)
-    starts = planned_starts(info, audio)
-    block = BLOCK_SECONDS * audio.sample_rate
-    return list(_split(starts, chunk, workers, block)), len(starts)
-
-
 class _Run:
     """One ``embed_files`` call: planning, the result stream and publishing entries."""
 
@@ -133,8 +98,8 @@ class _Run:
                 self.summary.cached += 1
                 self._publish(entry, rel, str(path))
                 return
-            parts, n_windows = _plan_parts(info, self.audio, self.engine.chunk_windows,
-                                           self.n_workers)
+            parts, n_windows = eng.plan_units(info, self.audio, self.engine.chunk_windows,
+                                              self.n_workers)
         except AudioError as exc:
             self.log.error(str(path), str(exc))
             return

@@ -24,7 +24,16 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from edgebird.audio import AudioError, AudioInfo, AudioSettings, iter_windows, smart_starts
+from edgebird.audio import (
+    BLOCK_SECONDS,
+    AudioError,
+    AudioInfo,
+    AudioSettings,
+    iter_windows,
+    planned_starts,
+    smart_starts,
+    window_starts,
+)
 from edgebird.backbones import EmbeddingModel
 
 #: A worker that stops answering for this long with tasks in hand is treated as dead.
@@ -170,6 +179,36 @@ class WindowBatcher:
         grid = window_starts(info.target_samples(self.settings.sample_rate), self.settings)
         windows = np.stack([w for _, w in iter_windows(info, self.settings, grid)])
         return smart_starts(windows, grid)
+
+
+def split_units(starts: np.ndarray, size: int, workers: int, block: int) -> list[np.ndarray]:
+    """Cut a file's windows into work units of about ``size`` windows.
+
+    Units follow the decoding grid (whole ``block``s, so no block is decoded twice) and
+    their count is a multiple of the number of workers, so one long file ends with every
+    worker busy. Any split gives the same numbers (see audio.py); this is only for speed.
+    """
+    block_of = starts // block
+    blocks = np.unique(block_of)
+    n_units = -(-len(starts) // size)
+    if n_units > 1:
+        n_units = min(-(-n_units // workers) * workers, len(blocks))
+    groups = np.array_split(blocks, max(1, n_units))
+    return [starts[(block_of >= g[0]) & (block_of <= g[-1])] for g in groups if len(g)]
+
+
+def plan_units(info: AudioInfo, audio: AudioSettings, chunk: int,
+                workers: int) -> tuple[list[np.ndarray | None], int]:
+    """A file's work units (window starts per unit; None = choose by smart crop in the
+    worker) and its window count. Raises AudioError for files too short to use."""
+    if audio.crop_mode == "smart":
+        grid = window_starts(info.target_samples(audio.sample_rate), audio)
+        if len(grid) == 0:
+            planned_starts(info, audio)  # raises the "too short" error
+        return [None], len(grid)
+    starts = planned_starts(info, audio)
+    block = BLOCK_SECONDS * audio.sample_rate
+    return list(split_units(starts, chunk, workers, block)), len(starts)
 
 
 def run_task(task: Task, model: EmbeddingModel, settings: AudioSettings,

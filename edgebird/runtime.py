@@ -41,3 +41,30 @@ def make_interpreter(
         return module.Interpreter(model_content=model_content, **kwargs)
     return module.Interpreter(model_path=model_path, **kwargs)
 
+
+
+def run_fixed_batch(interp: Any, input_index: int, output_indices: list[int], x: Any,
+                    batch_size: int) -> list[Any]:
+    """Run ``x`` (``[n, ...]``, any n) through an interpreter whose input was resized to
+    ``batch_size`` once: full batches as they are, the last one zero-padded. Resizing per call
+    would re-plan the graph, which costs more than the padded rows."""
+    import numpy as np
+
+    x = np.asarray(x, dtype=np.float32)
+    n = len(x)
+    outs: list[Any] = []
+    for i in range(0, max(n, 1), batch_size):
+        chunk = x[i:i + batch_size]
+        k = len(chunk)
+        if k < batch_size:
+            padded = np.zeros((batch_size, *x.shape[1:]), dtype=np.float32)
+            padded[:k] = chunk
+            chunk = padded
+        interp.set_tensor(input_index, np.ascontiguousarray(chunk))
+        interp.invoke()
+        got = [interp.get_tensor(o)[:k] for o in output_indices]
+        if not outs:
+            outs = [np.empty((n, *g.shape[1:]), dtype=np.float32) for g in got]
+        for buf, g in zip(outs, got, strict=True):
+            buf[i:i + k] = g
+    return outs

@@ -54,16 +54,21 @@ class Detection:
 
 
 def select(scores: np.ndarray, starts: np.ndarray, ends: np.ndarray, labels: list[str],
-           min_conf: float = 0.25, top_n: int | None = None,
-           allowed: set[str] | None = None, file: str = "") -> list[Detection]:
+           min_conf: float | np.ndarray = 0.25, top_n: int | None = None,
+           allowed: set[str] | frozenset[str] | None = None,
+           file: str = "") -> list[Detection]:
     """Detections from per-window scores ``[n_windows, n_labels]``.
 
     Per window: labels not in ``allowed`` (a species list) are dropped; then either the
     ``top_n`` best labels are kept whatever their score (BNA: top-N bypasses min_conf), or
-    every label scoring at least ``min_conf``. Sorted by start time, then by confidence.
+    every label scoring at least ``min_conf`` (one value, or one per label: a custom
+    classifier's thresholds). Sorted by start time, then by confidence.
     """
-    if not 0.0 <= min_conf <= 1.0:
-        raise ValueError(f"minimum confidence must be in [0, 1], got {min_conf:g}")
+    conf = np.asarray(min_conf, dtype=np.float64)
+    if conf.size == 0 or not ((conf >= 0.0) & (conf <= 1.0)).all():
+        raise ValueError(f"minimum confidence must be in [0, 1], got {min_conf}")
+    if conf.ndim and conf.shape != (len(labels),):
+        raise ValueError(f"{conf.size} thresholds for {len(labels)} labels")
     if top_n is not None and top_n < 1:
         raise ValueError("top-N must be >= 1")
     scores = np.asarray(scores)
@@ -77,7 +82,7 @@ def select(scores: np.ndarray, starts: np.ndarray, ends: np.ndarray, labels: lis
             idx = np.argsort(-row, kind="stable")[:top_n]
             idx = idx[np.isfinite(row[idx])]
         else:
-            idx = np.flatnonzero(row >= min_conf)
+            idx = np.flatnonzero(row >= conf)
             idx = idx[np.argsort(-row[idx], kind="stable")]
         out += [Detection(file, float(starts[i]), float(ends[i]), labels[j], float(row[j]))
                 for j in idx]

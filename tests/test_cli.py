@@ -5,6 +5,8 @@ from __future__ import annotations
 import subprocess
 import sys
 
+import pytest
+
 from edgebird import __version__
 from edgebird.cli import main
 
@@ -105,3 +107,48 @@ def test_species_command(tmp_path):
     assert "Turdus merula_Eurasian Blackbird" in labels and str(len(labels)) in r.stdout
     r = run("species", "-o", str(tmp_path / "x.txt"), "--lat", "95", "--lon", "0")
     assert r.returncode == 2 and "latitude must be in [-90, 90]" in r.stderr
+
+
+def test_analyze_and_segments_from_the_command_line(tmp_path, make_audio, capsys):
+    make_audio("rec/a.wav", seconds=7.0, sr=44100)
+    (tmp_path / "rec" / "broken.wav").write_text("not audio")
+    out, clips = tmp_path / "res", tmp_path / "clips"
+    code = main(["analyze", str(tmp_path / "rec"), "-o", str(out), "--rtype", "raven", "csv",
+                 "--min-conf", "0.01", "--combine", "-q", "--workers", "1"])
+    text = capsys.readouterr()
+    assert code == 1 and "broken.wav" in text.out  # one file failed: status 1, batch went on
+    assert (out / "a.BirdNET.selection.table.txt").is_file()
+    assert (out / "BirdNET_SelectionTable.txt").is_file()
+    assert main(["segments", str(tmp_path / "rec"), "-r", str(out), "-o", str(clips),
+                 "--min-conf", "0.01", "--max-segments", "2"]) == 0
+    assert len(list(clips.rglob("*.wav"))) >= 1
+
+
+def test_analyze_usage_errors(tmp_path, capsys):
+    base = ["analyze", str(tmp_path), "-o", str(tmp_path / "o")]
+    for extra, message in [(["--sensitivity", "2"], "sensitivity must be in [0.5, 1.5]"),
+                           (["--lat", "50"], "give both --lat and --lon"),
+                           (["--week", "3"], "--week needs --lat and --lon"),
+                           (["--rtype", "pdf"], "unknown result type"),
+                           (["--lat", "95", "--lon", "0"], "latitude must be in"),
+                           (["-c", str(tmp_path / "none.tflite")], "classifier not found")]:
+        assert main(base + extra) == 2, extra
+        assert message in capsys.readouterr().err, extra
+
+
+@pytest.mark.integration
+def test_demo_end_to_end_trains_and_analyzes(tmp_path):
+    """The README's first command: every step, training and analysis included."""
+    pytest.importorskip("tensorflow")
+    from edgebird.demo import SCENE, run_demo
+    from edgebird.writers.readers import read_results
+
+    lines: list[str] = []
+    result = run_demo(tmp_path / "demo", clips_per_class=4, progress=False,
+                      echo=lines.append)
+    assert result["training"] is not None and result["analysis"].analyzed == 1
+    table = tmp_path / "demo" / "results" / "field_recording.BirdNET.selection.table.txt"
+    dets = read_results(table)[1]
+    truth = [SCENE[int(d.start // 6)] for d in dets]
+    assert all(d.label == t for d, t in zip(dets, truth, strict=True)), lines[-12:]
+    assert len({d.label for d in dets}) >= 3, lines[-12:]  # most songs found, no noise hits

@@ -21,7 +21,7 @@ import numpy as np
 from edgebird import tflite_graph
 from edgebird.audio import SAMPLE_RATE, SEGMENT_SAMPLES
 from edgebird.quiet import quiet_native_stderr
-from edgebird.runtime import make_interpreter
+from edgebird.runtime import make_interpreter, run_fixed_batch
 from edgebird.store import hash_file
 
 MODEL_FILE = "BirdNET_GLOBAL_6K_V2.4_Model_FP32.tflite"
@@ -170,19 +170,6 @@ class BirdNET:
         if batch.ndim != 2 or batch.shape[1] != self.segment_samples:
             raise ValueError(f"expected [n, {self.segment_samples}] samples, got {batch.shape}")
         interp = self._interpreter or self._load()
-        n = len(batch)
-        embs = np.empty((n, self.embedding_dim), dtype=np.float32)
-        logits = np.empty((n, len(self.labels)), dtype=np.float32)
-        b = self.batch_size
-        for i in range(0, n, b):
-            chunk = batch[i:i + b]
-            if len(chunk) < b:
-                padded = np.zeros((b, self.segment_samples), dtype=np.float32)
-                padded[:len(chunk)] = chunk
-                chunk = padded
-            interp.set_tensor(self._input, np.ascontiguousarray(chunk))
-            interp.invoke()
-            k = min(b, n - i)
-            embs[i:i + k] = interp.get_tensor(self._emb_out)[:k]
-            logits[i:i + k] = interp.get_tensor(self._logit_out)[:k]
+        embs, logits = run_fixed_batch(interp, self._input, [self._emb_out, self._logit_out],
+                                       batch, self.batch_size)
         return embs, logits
