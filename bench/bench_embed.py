@@ -200,6 +200,19 @@ class CeilingResult:
         return 1000 * self.wall / self.windows
 
 
+def peak_rss_bytes() -> int:
+    """This process's peak RSS. VmHWM rather than ru_maxrss: on Linux ru_maxrss survives exec,
+    so a process started by a larger one (a subprocess, a spawned worker) would report the
+    larger one's peak."""
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024  # KiB on Linux
+
+
 def _ceiling_worker(threads: int, batch: int, n_windows: int, seed: int, barrier, results) -> None:
     """Spawned worker: build the model, warm up once, wait for the others, time n windows."""
     from edgebird.backbones.birdnet import BirdNET
@@ -215,7 +228,7 @@ def _ceiling_worker(threads: int, batch: int, n_windows: int, seed: int, barrier
     start = time.monotonic()  # CLOCK_MONOTONIC: comparable across processes on Linux
     model.embed(data)
     end = time.monotonic()
-    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024  # KiB on Linux
+    peak = peak_rss_bytes()
     results.put((start, end, warm, (peak - data.nbytes) / MB))  # the model's, not the input's
 
 
@@ -394,7 +407,11 @@ def embed_command() -> list[str]:
 
 
 def run_embed(inputs: list[Path], store: Path) -> ProcessRun:
-    cmd = [*embed_command(), "embed", *map(str, inputs), "-o", str(store), "-q"]
+    return run_process([*embed_command(), "embed", *map(str, inputs), "-o", str(store), "-q"])
+
+
+def run_process(cmd: list[str]) -> ProcessRun:
+    """Run ``cmd`` to completion, sampling its process tree's memory; raise if it fails."""
     with OtherLoad() as load:
         t0 = time.perf_counter()
         proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,

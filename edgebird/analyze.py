@@ -21,6 +21,7 @@ from __future__ import annotations
 import csv
 import io
 import os
+import threading
 import time
 from collections import Counter
 from collections.abc import Callable, Sequence
@@ -40,7 +41,9 @@ from edgebird.audio import (
     probe,
 )
 from edgebird.backbones import EmbeddingModel
-from edgebird.errorlog import ErrorLog
+from edgebird.batch import FileBatch, FileJob, Notify, file_problem
+from edgebird.errorlog import ErrorLog, failure_lines
+from edgebird.runtime import DEFAULT_BATCH_SIZE
 from edgebird.scores import Detection, flat_sigmoid, merge_consecutive, select
 from edgebird.species import Location
 from edgebird.store import atomic_write_bytes
@@ -243,7 +246,7 @@ class FileResult:
 
 
 def analyze_file(path: str | os.PathLike, plan: Plan, model: EmbeddingModel,
-                 batch_size: int = 4, chunk_windows: int = 64) -> FileResult:
+                 batch_size: int = DEFAULT_BATCH_SIZE, chunk_windows: int = 64) -> FileResult:
     """Detections of one file, computed here unit by unit (memory flat in file length).
     Raises AudioError for a file that cannot be used."""
     info = probe(path)
@@ -289,107 +292,72 @@ class AnalyzeSummary:
             lines.append(f"  ... and {len(self.detections) - 30} more species")
         if self.combined:
             lines.append("combined: " + ", ".join(p.name for p in self.combined))
-        if self.failed:
-            lines.append("failed files (see error_log.txt):")
-            lines += [f"  {p}: {r}" for p, r in self.failed]
-        return "\n".join(lines)
+        return "\n".join(lines + failure_lines(self.failed))
 
 
 @dataclass
-class _Job:
-    path: Path
-    rel: str
-    info: AudioInfo
-    paths: dict[str, Path]
-    parts_left: set
-    n_windows: int
+class _Job(FileJob):
+    paths: dict[str, Path] = field(default_factory=dict)
     detections: list = field(default_factory=list)
-    failed: bool = False
 
 
-class _Batch:
-    """One ``analyze_files`` call: planning, the result stream, writing per file."""
+class _Batch(FileBatch):
+    """One ``analyze_files`` call: units become detections at once; a file's tables are
+    written when its last unit lands."""
+
+    desc = "analyzing"
 
     def __init__(self, out: Path, plan: Plan, engine: eng.EngineSettings,
-                 model: EmbeddingModel, log: ErrorLog, summary: AnalyzeSummary):
-        self.out, self.plan, self.engine, self.model = out, plan, engine, model
-        self.log, self.summary = log, summary
-        self.jobs: list[_Job] = []
-        self.tasks: list[eng.Task] = []
-        self.weights: dict[tuple[int, int], int] = {}
+                 model: EmbeddingModel, log: ErrorLog, summary: AnalyzeSummary,
+                 notify: Notify | None = None, cancel: threading.Event | None = None):
+        super().__init__(model, plan.audio, engine, log, notify, cancel)
+        self.out, self.plan, self.summary = out, plan, summary
         self.done: list[tuple[str, Path, dict[str, Path]]] = []  # (rel, audio, result paths)
-        self.n_workers = engine.resolved_workers(2**31)
-        self.pool: eng.WorkerPool | None = None
-
-    def start_workers(self) -> None:
-        if self.n_workers > 1:
-            self.pool = eng.WorkerPool(self.model, self.plan.audio, self.engine, self.n_workers)
 
     def plan_file(self, path: Path, rel: str) -> None:
         paths = result_paths(self.out, rel, self.plan.settings.rtypes)
         if self.plan.settings.skip_existing and all(p.is_file() for p in paths.values()):
             self.summary.skipped += 1
             self.done.append((rel, path, paths))
+            self.notify(rel, "skipped", "results exist")
             return
         try:
             info = probe(path)
-            units, n_windows = eng.plan_units(info, self.plan.audio, self.engine.chunk_windows,
-                                              self.n_workers)
-        except AudioError as exc:
-            self.log.error(str(path), str(exc))
+            units, n_windows = self.plan_units(info)
+        except (AudioError, OSError) as exc:
+            self.log.error(str(path), file_problem(exc))
+            self.notify(rel, "failed", file_problem(exc))
             return
-        except OSError as exc:
-            self.log.error(str(path), f"cannot read the file ({exc.strerror or exc})")
-            return
+        self.notify(rel, "queued", f"{info.duration:.1f} s")
         for note in notes_for(info, self.plan.audio):
             self.log.warning(str(path), note)
-        self.jobs.append(_Job(path, rel, info, paths, set(range(len(units))), n_windows))
-        index = len(self.jobs) - 1
-        for i, starts in enumerate(units):
-            self.tasks.append(eng.Task(index, i, info, starts))
-            self.weights[(index, i)] = len(starts)
+        self.add(_Job(path, rel, info, set(range(len(units))), n_windows, paths=paths), units)
 
-    def execute(self, progress: bool) -> None:
-        from tqdm import tqdm
+    def on_failed(self, job: _Job, reason: str) -> None:
+        job.detections = []
+        super().on_failed(job, reason)
 
-        tasks = sorted(self.tasks, key=lambda t: -self.weights[(t.job, t.part)])
-        pool = self.pool if len(tasks) > 1 else None
-        sr = self.plan.audio.sample_rate
-        with tqdm(total=sum(self.weights.values()), unit="win", disable=not progress,
-                  desc="analyzing", dynamic_ncols=True) as bar:
-            for result in eng.run(tasks, self.model, self.plan.audio, self.engine, pool):
-                bar.update(self.weights[(result.job, result.part)])
-                job = self.jobs[result.job]
-                if job.failed:
-                    continue
-                if isinstance(result, eng.TaskFailed):
-                    job.failed = True
-                    job.detections = []
-                    self.log.error(str(job.path), result.reason)
-                    continue
-                job.detections += self.plan.detections(result.logits, result.starts / sr,
-                                                       job.info.duration, str(job.path))
-                job.parts_left.discard(result.part)
-                if not job.parts_left:
-                    self.finish(job)
+    def on_part(self, job: _Job, result: eng.PartResult) -> None:
+        starts = result.starts / self.audio.sample_rate
+        job.detections += self.plan.detections(result.logits, starts, job.info.duration,
+                                               str(job.path))
 
-    def finish(self, job: _Job) -> None:
+    def on_done(self, job: _Job) -> None:
         try:
-            write_results(self.plan.finish(job.detections), str(job.path), job.info,
-                          self.plan, job.paths)
+            detections = self.plan.finish(job.detections)
+            write_results(detections, str(job.path), job.info, self.plan, job.paths)
         except OSError as exc:
-            self.log.error(str(job.path), f"cannot write results ({exc.strerror or exc})")
+            reason = f"cannot write results ({exc.strerror or exc})"
+            self.log.error(str(job.path), reason)
+            self.notify(job.rel, "failed", reason)
             return
         finally:
             job.detections = []
+        self.notify(job.rel, "done", f"{len(detections)} detections")
         self.summary.analyzed += 1
         self.summary.windows += job.n_windows
         self.summary.audio_seconds += job.info.duration
         self.done.append((job.rel, job.path, job.paths))
-
-    def close(self) -> None:
-        if self.pool is not None:
-            self.pool.close()
 
 
 def _count(done: list[tuple[str, Path, dict[str, Path]]], log: ErrorLog) -> Counter:
@@ -473,11 +441,15 @@ def analyze_files(
     class_thresholds: dict[str, float] | None = None,
     progress: bool = True,
     echo: Callable[[str], None] | None = None,
+    notify: Notify | None = None,
+    cancel: threading.Event | None = None,
 ) -> AnalyzeSummary:
     """Analyze every audio file under ``inputs`` and write result tables into ``out``.
 
     Per-file problems go to ``summary.failed`` and ``out/error_log.txt`` and the batch goes
     on; ValueError is raised only for settings no file can fix (bad classifier, empty list).
+    ``notify(rel, status, detail)`` hears about every file (a GUI's status table); setting
+    ``cancel`` stops the batch with ``batch.Cancelled`` (finished files stay complete).
     """
     from tqdm import tqdm
 
@@ -501,12 +473,12 @@ def analyze_files(
     summary = AnalyzeSummary(files=len(files) + len(problems), model=model.name)
     out.mkdir(parents=True, exist_ok=True)
     atomic_write_bytes(out / PARAMS_FILE, params_text(plan, settings.classifier).encode())
-    batch = _Batch(out, plan, engine, model, log, summary)
+    batch = _Batch(out, plan, engine, model, log, summary, notify, cancel)
     try:
         if files and not (settings.skip_existing and all(
                 all(p.is_file() for p in result_paths(out, rel, settings.rtypes).values())
                 for _, rel in files)):
-            batch.start_workers()
+            batch.start_workers(len(files))
         for path, rel in files:
             batch.plan_file(path, rel)
         batch.execute(progress)

@@ -10,6 +10,7 @@ import argparse
 import sys
 
 from edgebird import __version__
+from edgebird.runtime import DEFAULT_BATCH_SIZE
 
 EXIT_OK, EXIT_SOME_FAILED, EXIT_USAGE = 0, 1, 2
 
@@ -39,8 +40,9 @@ def _add_engine_options(p: argparse.ArgumentParser) -> None:
                    help="worker processes (default 0: one per core)")
     g.add_argument("--threads", type=int, default=1,
                    help="interpreter threads per worker (default 1: measured fastest)")
-    g.add_argument("--batch-size", type=int, default=4,
-                   help="windows per model call (default 4; more uses memory, not speed)")
+    g.add_argument("--batch-size", type=int, default=DEFAULT_BATCH_SIZE,
+                   help=f"windows per model call (default {DEFAULT_BATCH_SIZE}; more uses "
+                        "memory, not speed)")
     g.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
 
 
@@ -102,6 +104,22 @@ def cmd_segments(args) -> int:
     summary = extract_segments(args.input, args.results or args.input, args.output, settings)
     print(summary.text())
     return EXIT_SOME_FAILED if summary.failed else EXIT_OK
+
+
+def cmd_gui(args) -> int:
+    try:
+        import gradio  # noqa: F401
+
+        from edgebird.gui import launch
+    except ImportError:
+        print("edgebird gui: the GUI needs Gradio: pip install -e '.[gui]'", file=sys.stderr)
+        return EXIT_USAGE
+    if args.host not in ("127.0.0.1", "localhost", "::1"):
+        print(f"warning: serving on {args.host}: anyone who can reach this address can use "
+              "the app and the files it shows", file=sys.stderr)
+    launch(host=args.host, port=args.port, share=args.share, workdir=args.workdir,
+           open_browser=not args.no_browser)
+    return EXIT_OK
 
 
 def cmd_demo(args) -> int:
@@ -346,6 +364,20 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("models", nargs="+", metavar="MODEL")
     p.set_defaults(func=cmd_inspect)
 
+    p = sub.add_parser("gui", help="open the desktop interface in a browser (Gradio)",
+                       description="Single file, batch, train, segments and review tabs over "
+                                   "the same library the commands use. Binds 127.0.0.1 and "
+                                   "makes no public link unless asked.")
+    p.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1)")
+    p.add_argument("--port", type=int, default=None, help="port (default: 7860 or the next "
+                                                           "free one)")
+    p.add_argument("--share", action="store_true",
+                   help="also make a public gradio.live link (off by default)")
+    p.add_argument("--workdir", help="folder for the files the app shows (default: a new "
+                                     "temporary folder)")
+    p.add_argument("--no-browser", action="store_true", help="do not open a browser tab")
+    p.set_defaults(func=cmd_gui)
+
     p = sub.add_parser("demo", help="run the pipeline on synthetic songs (no data needed)")
     p.add_argument("-o", "--output", default="edgebird-demo",
                    help="folder for the demo's audio, store and pictures (default edgebird-demo)")
@@ -365,6 +397,9 @@ def main(argv: list[str] | None = None) -> int:
     except ValueError as exc:  # bad settings: say what to fix, no traceback
         print(f"edgebird {args.command}: error: {exc}", file=sys.stderr)
         return EXIT_USAGE
+    except BrokenPipeError:  # output piped into a program that stopped reading (| head)
+        sys.stderr.close()
+        return EXIT_OK
     except KeyboardInterrupt:
         print("\ninterrupted: finished files are kept; run the same command again to resume",
               file=sys.stderr)

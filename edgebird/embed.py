@@ -18,14 +18,14 @@ from pathlib import Path
 from edgebird import engine as eng
 from edgebird.audio import (
     AudioError,
-    AudioInfo,
     AudioSettings,
     find_audio_files,
     notes_for,
     probe,
 )
 from edgebird.backbones import EmbeddingModel
-from edgebird.errorlog import ErrorLog
+from edgebird.batch import FileBatch, FileJob, file_problem
+from edgebird.errorlog import ErrorLog, failure_lines
 from edgebird.store import EmbeddingStore, Entry, atomic_write_bytes, entry_key
 
 
@@ -48,45 +48,28 @@ class EmbedSummary:
             f"audio embedded: {self.audio_seconds / 3600:.3f} h in {self.windows} windows, "
             f"{self.wall_seconds:.1f} s ({speed:.0f}x realtime)",
         ]
-        if self.failed:
-            lines.append("failed files (see error_log.txt):")
-            lines += [f"  {p}: {r}" for p, r in self.failed]
-        return "\n".join(lines)
+        return "\n".join(lines + failure_lines(self.failed))
 
 
 @dataclass
-class _Job:
-    path: Path
-    rel: str
-    info: AudioInfo
-    key: str
-    digest: str
-    parts_left: set
-    n_windows: int
-    notes: list
-    failed: bool = False
+class _Job(FileJob):
+    key: str = ""
+    digest: str = ""
+    notes: list = field(default_factory=list)
 
 
-class _Run:
-    """One ``embed_files`` call: planning, the result stream and publishing entries."""
+class _Run(FileBatch):
+    """One ``embed_files`` call: units stream into the store; a file is published by its
+    last unit."""
+
+    desc = "embedding"
 
     def __init__(self, store: EmbeddingStore, log: ErrorLog, audio: AudioSettings,
                  engine: eng.EngineSettings, model: EmbeddingModel, csv_dir: Path | None):
-        self.store, self.log, self.audio, self.engine = store, log, audio, engine
-        self.model, self.csv_dir = model, csv_dir
+        super().__init__(model, audio, engine, log)
+        self.store, self.csv_dir = store, csv_dir
         self.fingerprint = model.fingerprint
         self.summary = EmbedSummary()
-        self.jobs: list[_Job] = []
-        self.tasks: list[eng.Task] = []
-        self.weights: dict[tuple[int, int], int] = {}
-        self.n_workers = engine.resolved_workers(2**31)
-        self.pool: eng.WorkerPool | None = None
-
-    def start_workers(self) -> None:
-        """Start the workers first: they load the model while files are probed and hashed
-        (if every file turns out to be in the store, they are stopped unused)."""
-        if self.n_workers > 1:
-            self.pool = eng.WorkerPool(self.model, self.audio, self.engine, self.n_workers)
 
     def plan(self, path: Path, rel: str) -> None:
         try:
@@ -96,56 +79,33 @@ class _Run:
             entry = self.store.get(key)
             if entry is not None:
                 self.summary.cached += 1
+                # Keyed by content: the entry may have been made from a copy elsewhere, so
+                # the summary names the file asked for, not the one embedded first.
+                entry = Entry(entry.path, {**entry.meta, "source": str(path.resolve()),
+                                           "relative": rel})
                 self._publish(entry, rel, str(path))
                 return
-            parts, n_windows = eng.plan_units(info, self.audio, self.engine.chunk_windows,
-                                              self.n_workers)
-        except AudioError as exc:
-            self.log.error(str(path), str(exc))
-            return
-        except OSError as exc:
-            self.log.error(str(path), f"cannot read the file ({exc.strerror or exc})")
+            units, n_windows = self.plan_units(info)
+        except (AudioError, OSError) as exc:
+            self.log.error(str(path), file_problem(exc))
             return
         notes = notes_for(info, self.audio)
         for note in notes:
             self.log.warning(str(path), note)
-        done = self.store.done_parts(key)
-        job = _Job(path, rel, info, key, digest, set(range(len(parts))) - done, n_windows, notes)
-        self.jobs.append(job)
-        index = len(self.jobs) - 1
-        for i, part_starts in enumerate(parts):
-            if i not in done:
-                self.tasks.append(eng.Task(index, i, info, part_starts))
-                self.weights[(index, i)] = n_windows if part_starts is None else len(part_starts)
-        if not job.parts_left:  # every part survived an earlier, interrupted run
-            self.finish(job)
+        left = set(range(len(units))) - self.store.done_parts(key)
+        self.add(_Job(path, rel, info, left, n_windows, key=key, digest=digest, notes=notes),
+                 units)
 
-    def execute(self, progress: bool) -> None:
-        from tqdm import tqdm
+    def on_failed(self, job: _Job, reason: str) -> None:
+        self.store.abort(job.key)
+        super().on_failed(job, reason)
 
-        # Largest units first: the last ones to finish are short, so no worker idles long.
-        tasks = sorted(self.tasks, key=lambda t: -self.weights[(t.job, t.part)])
-        pool = self.pool if len(tasks) > 1 else None  # one unit: run it right here
-        with tqdm(total=sum(self.weights.values()), unit="win", disable=not progress,
-                  desc="embedding", dynamic_ncols=True) as bar:
-            for result in eng.run(tasks, self.model, self.audio, self.engine, pool):
-                bar.update(self.weights[(result.job, result.part)])
-                job = self.jobs[result.job]
-                if job.failed:
-                    continue
-                if isinstance(result, eng.TaskFailed):
-                    job.failed = True
-                    self.store.abort(job.key)
-                    self.log.error(str(job.path), result.reason)
-                    continue
-                self.store.write_part(job.key, result.part,
-                                      result.starts / self.audio.sample_rate, result.embeddings)
-                self.summary.windows += len(result.starts)
-                job.parts_left.discard(result.part)
-                if not job.parts_left:
-                    self.finish(job)
+    def on_part(self, job: _Job, result: eng.PartResult) -> None:
+        self.store.write_part(job.key, result.part, result.starts / self.audio.sample_rate,
+                              result.embeddings)
+        self.summary.windows += len(result.starts)
 
-    def finish(self, job: _Job) -> None:
+    def on_done(self, job: _Job) -> None:
         entry = self.store.commit(job.key, {
             "source": str(job.path.resolve()), "relative": job.rel, "digest": job.digest,
             "duration": job.info.duration, "sample_rate": job.info.sample_rate,
@@ -165,8 +125,7 @@ class _Run:
 
     def close(self) -> None:
         self.store.close()
-        if self.pool is not None:
-            self.pool.close()
+        super().close()
 
 
 def embed_files(
@@ -203,7 +162,7 @@ def embed_files(
     run.summary.files = len(files) + len(problems)
     try:
         if files:
-            run.start_workers()
+            run.start_workers(len(files))
         for path, rel in files:
             run.plan(path, rel)
         run.execute(progress)

@@ -35,6 +35,7 @@ from edgebird.audio import (
     window_starts,
 )
 from edgebird.backbones import EmbeddingModel
+from edgebird.runtime import DEFAULT_BATCH_SIZE
 
 #: A worker that stops answering for this long with tasks in hand is treated as dead.
 _POLL_SECONDS = 0.2
@@ -50,7 +51,7 @@ class EngineSettings:
 
     workers: int = 0
     threads: int = 1
-    batch_size: int = 4
+    batch_size: int = DEFAULT_BATCH_SIZE
     chunk_windows: int = 64
     keep_logits: bool = False
 
@@ -212,7 +213,7 @@ def plan_units(info: AudioInfo, audio: AudioSettings, chunk: int,
 
 
 def run_task(task: Task, model: EmbeddingModel, settings: AudioSettings,
-             batch_size: int = 4, keep_logits: bool = False) -> PartResult:
+             batch_size: int = DEFAULT_BATCH_SIZE, keep_logits: bool = False) -> PartResult:
     """One task, start to finish, in this process: the unit a cluster scheduler maps."""
     batcher = WindowBatcher(model, settings, batch_size, keep_logits)
     results = list(batcher.add(task)) + list(batcher.flush())
@@ -332,6 +333,15 @@ class WorkerPool:
             p.join(timeout=5)
             if p.is_alive():
                 p.terminate()
+        self._tasks.cancel_join_thread()
+        self._results.cancel_join_thread()
+
+    def terminate(self) -> None:
+        """Stop at once (a cancelled batch): queued and running units are dropped."""
+        for p in self._procs.values():
+            p.terminate()
+        for p in self._procs.values():
+            p.join(timeout=5)
         self._tasks.cancel_join_thread()
         self._results.cancel_join_thread()
 

@@ -35,3 +35,10 @@ class ErrorLog:
     def warning(self, path: str, reason: str) -> None:
         self.warnings.append((str(path), reason))
         self._write("WARNING", str(path), reason)
+
+
+def failure_lines(failed: list[tuple[str, str]]) -> list[str]:
+    """The end of a run summary: every failed file with its reason."""
+    if not failed:
+        return []
+    return ["failed files (see error_log.txt):"] + [f"  {p}: {r}" for p, r in failed]

@@ -27,7 +27,7 @@ import numpy as np
 from edgebird.audio import SAMPLE_RATE, SEGMENT_SAMPLES
 from edgebird.backbones import EmbeddingModel
 from edgebird.quiet import quiet_native_stderr
-from edgebird.runtime import make_interpreter, run_fixed_batch
+from edgebird.runtime import DEFAULT_BATCH_SIZE, make_interpreter, run_fixed_batch
 
 
 @dataclass(frozen=True)
@@ -101,13 +101,41 @@ def classifier_files(path: str | os.PathLike) -> ClassifierFiles:
     return ClassifierFiles(model, labels, thresholds, width, n_out)
 
 
+def _fixed_batch_interpreter(files: ClassifierFiles, batch: int, threads: int):
+    """``(interpreter, input index, output index)`` with the input resized to ``batch`` rows
+    once (see ``runtime.run_fixed_batch``)."""
+    interp = make_interpreter(model_path=str(files.model), num_threads=threads)
+    inp = interp.get_input_details()[0]["index"]
+    interp.resize_tensor_input(inp, [batch, files.input_width])
+    with quiet_native_stderr():
+        interp.allocate_tensors()
+    return interp, inp, interp.get_output_details()[0]["index"]
+
+
 def _sha16(path: Path) -> str:
     from edgebird.backbones.birdnet import sha256_of
 
     return sha256_of(path)[:16]
 
 
-class HeadModel:
+class _Classifier:
+    """What both classifier models share: their files, labels, and an interpreter that is
+    built lazily in each process (never pickled to a worker)."""
+
+    files: ClassifierFiles
+    _interpreter = None
+
+    def __getstate__(self) -> dict:
+        state = self.__dict__.copy()
+        state["_interpreter"] = None
+        return state
+
+    @property
+    def labels(self) -> list[str]:
+        return self.files.labels
+
+
+class HeadModel(_Classifier):
     """BirdNET's embedding followed by a custom head: one backbone pass per window."""
 
     embedding_dim = 1024
@@ -120,15 +148,6 @@ class HeadModel:
         self.name = f"{backbone.name}+{files.model.name}"
         self.embedding_dim = backbone.embedding_dim
         self._interpreter = None
-
-    def __getstate__(self) -> dict:
-        state = self.__dict__.copy()
-        state["_interpreter"] = None
-        return state
-
-    @property
-    def labels(self) -> list[str]:
-        return self.files.labels
 
     @property
     def fingerprint(self) -> str:
@@ -144,14 +163,9 @@ class HeadModel:
         if load is not None:
             load()
         if self._interpreter is None:
-            self._batch = int(getattr(self.backbone, "batch_size", 4))
-            interp = make_interpreter(model_path=str(self.files.model))
-            self._input = interp.get_input_details()[0]["index"]
-            interp.resize_tensor_input(self._input, [self._batch, self.files.input_width])
-            with quiet_native_stderr():
-                interp.allocate_tensors()
-            self._output = interp.get_output_details()[0]["index"]
-            self._interpreter = interp
+            self._batch = int(getattr(self.backbone, "batch_size", DEFAULT_BATCH_SIZE))
+            self._interpreter, self._input, self._output = _fixed_batch_interpreter(
+                self.files, self._batch, 1)
         return self._interpreter
 
     def embed(self, batch: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -161,14 +175,15 @@ class HeadModel:
         return embs, logits
 
 
-class StandaloneModel:
+class StandaloneModel(_Classifier):
     """A single .tflite from audio to logits; it has no embedding output (dim 0)."""
 
     embedding_dim = 0
     sample_rate = SAMPLE_RATE
     segment_samples = SEGMENT_SAMPLES
 
-    def __init__(self, files: ClassifierFiles, num_threads: int = 1, batch_size: int = 4):
+    def __init__(self, files: ClassifierFiles, num_threads: int = 1,
+                 batch_size: int = DEFAULT_BATCH_SIZE):
         if batch_size < 1 or num_threads < 1:
             raise ValueError("batch size and threads must be >= 1")
         self.files = files
@@ -177,29 +192,14 @@ class StandaloneModel:
         self.batch_size = batch_size
         self._interpreter = None
 
-    def __getstate__(self) -> dict:
-        state = self.__dict__.copy()
-        state["_interpreter"] = None
-        return state
-
-    @property
-    def labels(self) -> list[str]:
-        return self.files.labels
-
     @property
     def fingerprint(self) -> str:
         return f"standalone:{_sha16(self.files.model)}"
 
     def load(self):
         if self._interpreter is None:
-            interp = make_interpreter(model_path=str(self.files.model),
-                                      num_threads=self.num_threads)
-            self._input = interp.get_input_details()[0]["index"]
-            interp.resize_tensor_input(self._input, [self.batch_size, SEGMENT_SAMPLES])
-            with quiet_native_stderr():
-                interp.allocate_tensors()
-            self._output = interp.get_output_details()[0]["index"]
-            self._interpreter = interp
+            self._interpreter, self._input, self._output = _fixed_batch_interpreter(
+                self.files, self.batch_size, self.num_threads)
         return self._interpreter
 
     def embed(self, batch: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -210,7 +210,7 @@ class StandaloneModel:
 
 
 def load_model(classifier: str | os.PathLike | None = None, num_threads: int = 1,
-               batch_size: int = 4) -> tuple[EmbeddingModel, dict[str, float]]:
+               batch_size: int = DEFAULT_BATCH_SIZE) -> tuple[EmbeddingModel, dict[str, float]]:
     """The model to analyze with, and its per-class thresholds (empty for BirdNET)."""
     from edgebird.backbones.birdnet import BirdNET
 

