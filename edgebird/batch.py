@@ -93,6 +93,10 @@ class FileBatch:
         from tqdm import tqdm
 
         tasks = sorted(self.tasks, key=lambda t: -self.weights[(t.job, t.part)])
+        if self.pool is None and len(tasks) > 1 and self.n_workers > 1:
+            # Before the progress bar: its monitor thread would force the slow 'spawn' start.
+            self.pool = eng.WorkerPool(self.model, self.audio, self.engine,
+                                       min(self.n_workers, len(tasks)))
         pool = self.pool if len(tasks) > 1 else None  # one unit: run it right here
         with tqdm(total=sum(self.weights.values()), unit="win", disable=not progress,
                   desc=self.desc, dynamic_ncols=True) as bar:

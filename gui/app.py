@@ -171,6 +171,10 @@ def _train_tab(t, session) -> None:
         out = gr.Textbox(label=t("train_out"))
         name = gr.Textbox("CustomClassifier", label=t("model_name"))
     with gr.Row():
+        test_data = gr.Textbox(label=t("test_data"))
+        group_pattern = gr.Textbox(label=t("group_pattern"), placeholder="^(XC\\d+)")
+        seed = gr.Number(0, precision=0, label=t("seed"))
+    with gr.Row():
         folds = gr.Number(5, precision=0, minimum=1, maximum=20, label=t("folds"))
         epochs = gr.Number(100, precision=0, minimum=1, label=t("epochs"))
         batch_size = gr.Number(32, precision=0, minimum=1, label=t("batch_size"))
@@ -206,15 +210,16 @@ def _train_tab(t, session) -> None:
 
     scan.click(_errors(h.scan_training_folder), data, found)
 
-    def train(d, o, n, k, ep, bs, rate, hu, do, ls, mx, fl, g, a, um, ur, neg, ho, cm, sm,
-              progress=gr.Progress()):
+    def train(d, o, n, td, gp, sd, k, ep, bs, rate, hu, do, ls, mx, fl, g, a, um, ur, neg, ho,
+              cm, sm, progress=gr.Progress()):
         kwargs = dict(folds=int(k), epochs=int(ep), batch_size=int(bs), learning_rate=float(rate),
                       hidden_units=int(hu), dropout=float(do), label_smoothing=float(ls),
                       mixup=bool(mx), loss="focal" if fl else "bce", focal_gamma=float(g),
                       focal_alpha=float(a), upsampling_mode=um, upsampling_ratio=float(ur),
-                      synthetic_negatives=int(neg), holdout_species=int(ho))
+                      synthetic_negatives=int(neg), holdout_species=int(ho), seed=int(sd))
         state = None
-        for state in h.run_training(session, d, o, n, kwargs, cm, sm):
+        for state in h.run_training(session, d, o, n, kwargs, cm, sm, test_data=td or None,
+                                    group_pattern=gp or None):
             progress((state.folds_done, int(k)), desc="folds", unit="folds")
             yield "\n".join(state.log[-30:]), None, None, None, None
         if state is None or state.error or not state.files:
@@ -223,7 +228,8 @@ def _train_tab(t, session) -> None:
         yield ("\n".join(state.log[-30:]), rows, *(str(p) if p else None for p in pictures),
                [str(f) for f in files])
 
-    event = go.click(_errors(train), [data, out, name, folds, epochs, batch_size, lr, hidden,
+    event = go.click(_errors(train), [data, out, name, test_data, group_pattern, seed, folds,
+                                      epochs, batch_size, lr, hidden,
                                       dropout, smoothing, mixup, focal, gamma, alpha, up_mode,
                                       up_ratio, negatives, holdout, crop, save_mode],
                      [log, metrics, curves, confusion, exported])

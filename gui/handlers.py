@@ -338,7 +338,8 @@ class TrainState:
 
 
 def run_training(session: Session, data: str, out: str, name: str, train_kwargs: dict,
-                 crop_mode: str, save_mode: str) -> Iterator[TrainState]:
+                 crop_mode: str, save_mode: str, test_data: str | None = None,
+                 group_pattern: str | None = None) -> Iterator[TrainState]:
     """``edgebird train`` in a child process, its log streamed; Cancel kills it."""
     from edgebird.train import TrainSettings
 
@@ -354,7 +355,7 @@ def run_training(session: Session, data: str, out: str, name: str, train_kwargs:
     messages = ctx.Queue()
     proc = ctx.Process(target=_train_child, args=(messages, dict(
         data=data, out=out, settings=settings, audio=audio, name=name or "CustomClassifier",
-        save_mode=save_mode)), daemon=False)
+        save_mode=save_mode, test_data=test_data, group_pattern=group_pattern)), daemon=False)
     session.cancel.clear()
     proc.start()
     state = TrainState()

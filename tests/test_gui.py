@@ -205,3 +205,9 @@ def test_launch_is_local_and_private(monkeypatch, tmp_path):
     app.launch(workdir=str(tmp_path / "w"))
     assert seen["server_name"] == "127.0.0.1" and seen["share"] is False
     assert seen["allowed_paths"] == [str(tmp_path / "w")]
+
+
+def test_every_text_has_a_chinese_translation():
+    from edgebird.gui.texts import EN, ZH
+
+    assert set(EN) == set(ZH) and all(v.strip() for v in ZH.values())
