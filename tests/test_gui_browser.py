@@ -161,3 +161,16 @@ def test_chinese_interface(server, browser, tmp_path):
     _wait(lambda: _tab(browser, "单个文件"), what="the Chinese tab names")
     assert _tab(browser, "批量分析") is not None and _tab(browser, "训练") is not None
     _shoot(browser, "single_zh")
+
+
+def test_serves_no_file_it_did_not_write(server, tmp_path):
+    """Only the session folder is served: files elsewhere, even in the temp folder, are 403."""
+    import urllib.error
+    import urllib.request
+
+    secret = tmp_path / "secret.txt"
+    secret.write_text("not for the browser")
+    for path in (secret, Path(__file__), Path("/etc/hostname")):
+        with pytest.raises(urllib.error.HTTPError) as err:
+            urllib.request.urlopen(f"{server}gradio_api/file={path}", timeout=10)
+        assert err.value.code == 403, path
