@@ -121,7 +121,7 @@ def make_classifiers(folder: Path) -> dict[str, Path]:
     1024 -> 10, each with its ``_Labels.txt`` (no thresholds file: min-conf 0.25 applies)."""
     from edgebird import tflite_graph
     from edgebird.backbones.birdnet import EMBEDDING_TENSOR, birdnet_files
-    from edgebird.export import write_model
+    from edgebird.model_export import write_model
 
     rng = np.random.default_rng(0)
     # Logits ~ N(-2, 1) on BirdNET embeddings: a few detections per window, as a real head.

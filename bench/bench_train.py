@@ -29,7 +29,7 @@ What is measured, and why:
 
 (3) NO TENSORFLOW in the light commands: in fresh processes, after ``import edgebird.cli;
     edgebird.cli.build_parser()``, after ``edgebird.cli.main(["--help"])``, after
-    ``edgebird.export.inspect_model(head)`` and after ``edgebird.cli.main(["inspect", head])``
+    ``edgebird.model_export.inspect_model(head)`` and after ``edgebird.cli.main(["inspect", head])``
     on a head-only .tflite (``dense_head_model`` with random W [1024, 3]), ``tensorflow`` and
     ``keras`` must not be in ``sys.modules``. Wall time of ``edgebird --help`` and ``edgebird
     inspect`` (the console script) is reported next to ``python -c pass``.
@@ -413,8 +413,8 @@ CHECKS = {
         "with contextlib.redirect_stdout(io.StringIO()):\n"
         "    try:\n        edgebird.cli.main(['--help'])\n"
         "    except SystemExit:\n        pass\n",
-    "`edgebird.export.inspect_model(head)`":
-        "import edgebird.export\nedgebird.export.inspect_model({head!r})\n",
+    "`edgebird.model_export.inspect_model(head)`":
+        "import edgebird.model_export\nedgebird.model_export.inspect_model({head!r})\n",
     "`edgebird.cli.main(['inspect', head])`":
         "import contextlib, io, edgebird.cli\n"
         "with contextlib.redirect_stdout(io.StringIO()):\n"

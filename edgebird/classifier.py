@@ -59,7 +59,7 @@ def train_from_data(
     echo: Callable[[str], None] = print,
 ) -> TrainingRun:
     from edgebird.backbones.birdnet import BirdNET
-    from edgebird.export import export_classifier, sha256_file
+    from edgebird.model_export import export_classifier, sha256_file
     from edgebird.report import write_report
 
     t0 = time.perf_counter()

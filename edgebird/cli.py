@@ -122,6 +122,23 @@ def cmd_gui(args) -> int:
     return EXIT_OK
 
 
+def cmd_deploy(args) -> int:
+    from edgebird.deploy import build_kit
+
+    location = None
+    if args.lat is not None or args.lon is not None:
+        from edgebird.species import Location
+
+        if args.lat is None or args.lon is None:
+            raise ValueError("give both --lat and --lon")
+        location = Location(args.lat, args.lon, args.week, args.sf_thresh)
+    kit = build_kit(args.model, args.output, species_list=args.species_list,
+                    station=args.station, location=location)
+    print(f"field recorder kit: {kit} ({kit.stat().st_size / 1e6:.1f} MB); on the Pi: "
+          f"tar xzf {kit.name} && cd {kit.name.removesuffix('.tar.gz')} && sudo ./install.sh")
+    return EXIT_OK
+
+
 def cmd_demo(args) -> int:
     from edgebird.demo import run_demo
 
@@ -164,7 +181,7 @@ def cmd_train(args) -> int:
 
 
 def cmd_inspect(args) -> int:
-    from edgebird.export import format_inspection, inspect_model
+    from edgebird.model_export import format_inspection, inspect_model
 
     status = EXIT_OK
     for path in args.models:
@@ -363,6 +380,23 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("inspect", help="describe a .tflite model (kind, shapes, classes)")
     p.add_argument("models", nargs="+", metavar="MODEL")
     p.set_defaults(func=cmd_inspect)
+
+    p = sub.add_parser(
+        "deploy", help="build a Raspberry Pi field-recorder kit for a trained classifier",
+        description="Pack the standalone model (with labels, thresholds, params), the "
+                    "TensorFlow-free recorder runtime, a commented config.ini, a systemd "
+                    "unit, install.sh and a README into one .tar.gz.")
+    p.add_argument("--model", required=True,
+                   help="the standalone classifier .tflite, or the folder 'edgebird train' "
+                        "wrote")
+    p.add_argument("-o", "--output", required=True, help="kit file, e.g. recorder.tar.gz")
+    p.add_argument("--species-list", help="report only these labels (one per line)")
+    p.add_argument("--lat", type=float, help="bake BirdNET's location filter into the kit")
+    p.add_argument("--lon", type=float)
+    p.add_argument("--week", type=int, default=-1, help="1-48, or -1 for the whole year")
+    p.add_argument("--sf-thresh", type=float, default=0.03)
+    p.add_argument("--station", default="edgebird", help="station name in tables and health")
+    p.set_defaults(func=cmd_deploy)
 
     p = sub.add_parser("gui", help="open the desktop interface in a browser (Gradio)",
                        description="Single file, batch, train, segments and review tabs over "

@@ -124,7 +124,7 @@ def _train(out: Path, engine: EngineSettings, progress: bool, echo: Callable[[st
         echo("4/5 and 5/5 skipped: training needs TensorFlow (pip install -e '.[train]')")
         return None
     from edgebird.classifier import train_from_data
-    from edgebird.export import format_inspection, inspect_model
+    from edgebird.model_export import format_inspection, inspect_model
     from edgebird.train import TrainSettings
 
     echo("4/5 training a custom classifier on them (3 grouped folds; the report measures "

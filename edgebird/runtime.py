@@ -70,6 +70,6 @@ def run_fixed_batch(interp: Any, input_index: int, output_indices: list[int], x:
         got = [interp.get_tensor(o)[:k] for o in output_indices]
         if not outs:
             outs = [np.empty((n, *g.shape[1:]), dtype=np.float32) for g in got]
-        for buf, g in zip(outs, got, strict=True):
+        for buf, g in zip(outs, got):  # noqa: B905 - Python 3.9 on the Pi has no strict=
             buf[i:i + k] = g
     return outs

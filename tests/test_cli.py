@@ -91,7 +91,7 @@ def test_inspect_a_head_without_tensorflow(tmp_path):
     model.write_bytes(tflite_graph.dense_head_model(
         [(rng.standard_normal((1024, 2)).astype(np.float32), np.zeros(2, np.float32), False)]))
     (tmp_path / "Head_Labels.txt").write_text("A_a\nB_b\n")
-    code = ("import sys; from edgebird.export import inspect_model, format_inspection; "
+    code = ("import sys; from edgebird.model_export import inspect_model, format_inspection; "
             f"print(format_inspection(inspect_model({str(model)!r}))); "
             "print('tensorflow' in sys.modules, 'keras' in sys.modules)")
     r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)

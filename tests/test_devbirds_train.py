@@ -7,8 +7,8 @@ import pytest
 
 from edgebird.audio import AudioSettings, iter_windows, planned_starts, probe
 from edgebird.engine import EngineSettings
-from edgebird.export import inspect_model
 from edgebird.metrics import sigmoid
+from edgebird.model_export import inspect_model
 from edgebird.runtime import make_interpreter
 from edgebird.train import TrainSettings, head_logits
 

@@ -1,0 +1,228 @@
+"""``edgebird deploy``: a self-contained field-recorder kit for a Raspberry Pi.
+
+The kit (a .tar.gz) holds the standalone model with its labels, thresholds and params, an
+optional species list, the recorder runtime as an installable package (``edgebird-field``:
+the recorder plus the few edgebird modules it shares with ``analyze``: scores, writers, store,
+runtime, so scoring and tables are the same code, not a copy), a commented ``config.ini``,
+a systemd unit, ``install.sh`` and a README. The runtime's only dependencies are numpy,
+soundfile and ai-edge-litert (tflite-runtime where that is what the Pi has), all available as
+wheels for Raspberry Pi OS, so installing compiles nothing.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import io
+import os
+import shutil
+import tarfile
+import tempfile
+from pathlib import Path
+
+from edgebird import __version__
+from edgebird.store import atomic_write_bytes
+
+#: The edgebird modules the recorder imports (Python 3.9-compatible, no heavy dependencies).
+SHARED = ["__init__.py", "scores.py", "store.py", "runtime.py", "quiet.py",
+          "writers/__init__.py", "writers/raven.py", "writers/csv_table.py"]
+RUNTIME = ["__init__.py", "config.py", "sources.py", "recorder.py"]
+
+PYPROJECT = """\
+[build-system]
+requires = ["setuptools>=61"]
+build-backend = "setuptools.build_meta"
+
+[project]
+name = "edgebird-field"
+version = "{version}"
+description = "edgebird's field recorder: a custom bird classifier on live audio, no TensorFlow"
+requires-python = ">=3.9"
+dependencies = ["numpy>=1.21", "soundfile>=0.10"]
+
+[project.optional-dependencies]
+# the interpreter: ai-edge-litert on 64-bit Raspberry Pi OS; tflite-runtime on older images
+litert = ["ai-edge-litert>=1.2"]
+soundcard = ["sounddevice>=0.4"]
+
+[project.scripts]
+edgebird-recorder = "edgebird.export.recorder:main"
+
+[tool.setuptools]
+packages = ["edgebird", "edgebird.writers", "edgebird.export"]
+"""
+
+UNIT = """\
+[Unit]
+Description=edgebird field recorder
+After=sound.target network.target
+StartLimitIntervalSec=0
+
+[Service]
+Type=simple
+User={user}
+WorkingDirectory={home}
+ExecStart={home}/venv/bin/edgebird-recorder --config {home}/config.ini
+Restart=always
+RestartSec=10
+KillSignal=SIGTERM
+TimeoutStopSec=30
+
+[Install]
+WantedBy=multi-user.target
+"""
+
+INSTALL = """\
+#!/usr/bin/env bash
+# Install (or update) the edgebird field recorder from this kit. Run from the kit's folder:
+#   sudo ./install.sh            (installs to /opt/edgebird and starts the service)
+# Needs python3-venv; installs wheels only (nothing is compiled).
+set -euo pipefail
+HOME_DIR="${EDGEBIRD_HOME:-/opt/edgebird}"
+RUN_USER="${EDGEBIRD_USER:-${SUDO_USER:-pi}}"
+KIT="$(cd "$(dirname "$0")" && pwd)"
+mkdir -p "$HOME_DIR"
+python3 -m venv "$HOME_DIR/venv"
+"$HOME_DIR/venv/bin/pip" install -q --upgrade pip
+if ! "$HOME_DIR/venv/bin/pip" install -q --only-binary=:all: "$KIT/runtime[litert]"; then
+    echo "ai-edge-litert has no wheel here; trying tflite-runtime (old Raspberry Pi OS)"
+    "$HOME_DIR/venv/bin/pip" install -q --only-binary=:all: "$KIT/runtime" "tflite-runtime" \\
+        "numpy<2"
+fi
+"$HOME_DIR/venv/bin/pip" install -q --only-binary=:all: sounddevice \\
+    || echo "sounddevice not installed: set source = arecord in config.ini"
+rm -rf "$HOME_DIR/model" && cp -r "$KIT/model" "$HOME_DIR/model"
+[ -f "$KIT/species_list.txt" ] && cp "$KIT/species_list.txt" "$HOME_DIR/"
+# keep an edited config on update
+[ -f "$HOME_DIR/config.ini" ] || cp "$KIT/config.ini" "$HOME_DIR/config.ini"
+mkdir -p "$HOME_DIR/data"
+chown -R "$RUN_USER" "$HOME_DIR/data" "$HOME_DIR/config.ini" 2>/dev/null || true
+if [ "${EDGEBIRD_NO_SYSTEMD:-0}" != 1 ] && command -v systemctl >/dev/null; then
+    sed "s#{home}#$HOME_DIR#g; s#{user}#$RUN_USER#g" "$KIT/edgebird-recorder.service" \\
+        > /etc/systemd/system/edgebird-recorder.service
+    systemctl daemon-reload
+    systemctl enable --now edgebird-recorder
+    systemctl restart edgebird-recorder
+fi
+echo "installed in $HOME_DIR; health: $HOME_DIR/data/health.json"
+"""
+
+README = """\
+# edgebird field recorder kit: {name}
+
+Model: `{model}` ({n} classes), built by edgebird {version} on {date}.
+
+## Install (Raspberry Pi OS, 64-bit recommended; Pi 4 or 5)
+
+```bash
+sudo apt install python3-venv libportaudio2 alsa-utils
+tar xzf {kit} && cd {stem}
+sudo ./install.sh
+```
+
+It creates `/opt/edgebird/` (a virtualenv, the model, `config.ini`, `data/`), installs the
+`edgebird-recorder` systemd service and starts it. Edit `/opt/edgebird/config.ini` (every
+setting is explained there: sound card, sensitivity, thresholds, clips, disk guard), then
+`sudo systemctl restart edgebird-recorder`. Check it with `cat /opt/edgebird/data/health.json`
+and `journalctl -u edgebird-recorder`.
+
+What it writes in `/opt/edgebird/data/`: `detections.sqlite` (time, species, confidence, model
+and its SHA-256, clip), `clips/<day>/<species>/*.flac`, `tables/<day>.BirdNET.*` (Raven and
+CSV, per UTC day), `health.json` (uptime, last detection, lag, disk), `recorder.log`.
+
+Try it without a microphone: set `source = file` and `input = /path/to/recordings` (48 kHz).
+
+## Update
+
+Build a new kit with `edgebird deploy`, copy it over, `sudo ./install.sh` again: the model and
+runtime are replaced, your `config.ini` and `data/` are kept.
+
+## Uninstall
+
+```bash
+sudo systemctl disable --now edgebird-recorder
+sudo rm /etc/systemd/system/edgebird-recorder.service && sudo systemctl daemon-reload
+sudo rm -rf /opt/edgebird        # deletes the detections and clips too
+```
+"""
+
+
+def _source_dir(package: str) -> Path:
+    spec = importlib.util.find_spec(package)
+    if spec is None or not spec.submodule_search_locations:
+        raise FileNotFoundError(f"{package} is not installed")
+    return Path(list(spec.submodule_search_locations)[0])
+
+
+def build_kit(model_dir: str | os.PathLike, out: str | os.PathLike,
+              species_list: str | os.PathLike | None = None, station: str = "edgebird",
+              name: str | None = None, location=None) -> Path:
+    """Write the kit to ``out`` (.tar.gz, atomically). ValueError for a model that cannot be
+    deployed (not standalone, labels missing or mismatched).
+
+    ``location`` (a ``species.Location``) bakes BirdNET's location/week filter into the kit as
+    a species list (the Pi then needs no meta-model); custom classes that are not BirdNET
+    labels are kept, as ``analyze`` does."""
+    import datetime as dt
+
+    from edgebird.models import classifier_files
+
+    files = classifier_files(model_dir)
+    if files.kind != "standalone":
+        raise ValueError(f"{files.model.name} is a head-only model; the recorder needs the "
+                         "standalone model (audio in), e.g. CustomClassifier.tflite")
+    if species_list and location is not None:
+        raise ValueError("give a species list or a location, not both")
+    baked = None
+    if location is not None:
+        from edgebird.species import birdnet_labels, species_at
+
+        here = {lab for lab, _ in species_at(location)}
+        known = set(birdnet_labels())
+        baked = [lab for lab in files.labels if lab in here or lab not in known]
+        if not baked:
+            raise ValueError("none of the model's classes is expected at that place and week")
+    out = Path(out)
+    stem = name or out.name.removesuffix(".tar.gz").removesuffix(".tgz")
+    with tempfile.TemporaryDirectory() as tmp:
+        kit = Path(tmp) / stem
+        (kit / "model").mkdir(parents=True)
+        model_stem = files.model.with_suffix("")
+        for suffix in (".tflite", "_Labels.txt", "_Thresholds.csv", "_Params.csv"):
+            f = Path(f"{model_stem}{suffix}")
+            if f.is_file():
+                shutil.copy2(f, kit / "model" / f.name)
+        if species_list:
+            shutil.copy2(species_list, kit / "species_list.txt")
+        elif baked is not None:
+            (kit / "species_list.txt").write_text(
+                f"# BirdNET's location/week filter at {location.lat}, {location.lon}, week "
+                f"{location.week}, threshold {location.threshold}\n" + "\n".join(baked) + "\n")
+        runtime = kit / "runtime"
+        core, field = _source_dir("edgebird"), _source_dir("edgebird.export")
+        for rel in SHARED:
+            (runtime / "edgebird" / rel).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(core / rel, runtime / "edgebird" / rel)
+        for rel in RUNTIME:
+            (runtime / "edgebird" / "export").mkdir(parents=True, exist_ok=True)
+            shutil.copy2(field / rel, runtime / "edgebird" / "export" / rel)
+        (runtime / "pyproject.toml").write_text(PYPROJECT.format(version=__version__))
+        from edgebird.export.config import TEMPLATE
+
+        thr = Path(f"{model_stem.name}_Thresholds.csv")
+        (kit / "config.ini").write_text(TEMPLATE.format(
+            model=f"model/{files.model.name}", labels=f"model/{model_stem.name}_Labels.txt",
+            thresholds=f"model/{thr}" if (kit / "model" / thr).is_file() else "",
+            species_list="species_list.txt" if (species_list or baked) else "",
+            station=station))
+        (kit / "edgebird-recorder.service").write_text(UNIT)
+        install = kit / "install.sh"
+        install.write_text(INSTALL)
+        install.chmod(0o755)
+        (kit / "README.md").write_text(README.format(
+            name=stem, model=files.model.name, n=len(files.labels), version=__version__,
+            date=dt.date.today().isoformat(), kit=out.name, stem=stem))
+        buf = io.BytesIO()
+        with tarfile.open(fileobj=buf, mode="w:gz") as tar:
+            tar.add(kit, arcname=stem)
+        atomic_write_bytes(out, buf.getvalue())
+    return out

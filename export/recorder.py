@@ -1,0 +1,378 @@
+"""The field recorder: audio in, detections in SQLite, clips, daily tables and a health file.
+
+Runs a standalone custom classifier (audio → logits, from ``edgebird train``) on 3-s windows
+of a continuous stream, with the same scoring as ``edgebird analyze``
+(``edgebird.scores``: the sensitivity shift, per-class thresholds, the species filter) and the
+same table writers. It imports numpy, soundfile and the LiteRT interpreter, never TensorFlow
+or the training code, and runs on Python 3.9 (Raspberry Pi OS Bullseye).
+
+Durability: detections go to SQLite in WAL mode, committed window by window, so a power cut
+or ``kill -9`` loses at most the window being processed and leaves the database intact; a
+replayed file started again does not duplicate rows (unique per source, time and species).
+Clips and tables are written to a temporary file and renamed. SIGTERM finishes the current
+window, writes the tables and the health file, and exits.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import json
+import logging
+import logging.handlers
+import shutil
+import signal
+import sqlite3
+import sys
+import threading
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+from edgebird.export.config import ConfigError, RecorderConfig, load_config
+from edgebird.export.sources import RATE, Ring, SourceError, capture, make_source
+
+from edgebird.scores import Detection, flat_sigmoid, select
+from edgebird.store import atomic_path, atomic_write_bytes
+
+WINDOW = 3 * RATE
+MIN_SEGMENT = RATE  # a final partial window of at least 1 s is kept, zero-padded (as analyze)
+DEFAULT_MIN_CONF = 0.25
+log = logging.getLogger("edgebird.recorder")
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS detections (
+    id INTEGER PRIMARY KEY,
+    time_utc TEXT NOT NULL,
+    source TEXT NOT NULL,
+    start_s REAL NOT NULL,
+    end_s REAL NOT NULL,
+    species TEXT NOT NULL,
+    confidence REAL NOT NULL,
+    model TEXT NOT NULL,
+    model_sha256 TEXT NOT NULL,
+    clip TEXT,
+    UNIQUE (source, start_s, species)
+);
+CREATE INDEX IF NOT EXISTS detections_time ON detections (time_utc);
+"""
+
+
+class Model:
+    """The standalone classifier with its labels, thresholds and species filter."""
+
+    def __init__(self, cfg: RecorderConfig):
+        import hashlib
+
+        from edgebird.runtime import make_interpreter
+
+        self.labels = [ln.strip() for ln in cfg.labels.read_text(encoding="utf-8-sig")
+                       .splitlines() if ln.strip()]
+        try:
+            self.interp = make_interpreter(model_path=str(cfg.model), num_threads=cfg.threads)
+        except Exception as exc:  # noqa: BLE001 - any loader failure means an unusable file
+            raise ConfigError(f"{cfg.model}: not a usable TFLite model ({exc})") from None
+        inp = self.interp.get_input_details()[0]
+        out = self.interp.get_output_details()[0]
+        if int(inp["shape"][-1]) != WINDOW:
+            raise ConfigError(f"{cfg.model.name} takes {int(inp['shape'][-1])} inputs, not "
+                              f"{WINDOW} samples: the recorder needs the standalone model "
+                              "(audio in), not the head-only one")
+        n_out = int(out["shape"][-1])
+        if n_out != len(self.labels):
+            raise ConfigError(f"{cfg.labels.name} has {len(self.labels)} labels but "
+                              f"{cfg.model.name} has {n_out} outputs: they do not belong "
+                              "together")
+        self.interp.resize_tensor_input(inp["index"], [1, WINDOW])
+        self.interp.allocate_tensors()
+        self.input, self.output = inp["index"], out["index"]
+        self.name = cfg.model.name
+        self.sha256 = hashlib.sha256(cfg.model.read_bytes()).hexdigest()
+        self.thresholds = np.full(len(self.labels), cfg.min_conf if cfg.min_conf is not None
+                                  else DEFAULT_MIN_CONF)
+        if cfg.thresholds is not None and cfg.min_conf is None:
+            self.thresholds = self._thresholds(cfg.thresholds)
+        self.allowed = None
+        if cfg.species_list is not None:
+            wanted = [ln.strip() for ln in cfg.species_list.read_text(encoding="utf-8-sig")
+                      .splitlines() if ln.strip() and not ln.startswith("#")]
+            unknown = sorted(set(wanted) - set(self.labels))
+            if unknown:
+                log.warning("species list: %d label(s) the model does not have, ignored: %s",
+                            len(unknown), ", ".join(unknown[:10]))
+            self.allowed = frozenset(w for w in wanted if w in self.labels)
+            if not self.allowed:
+                raise ConfigError(f"{cfg.species_list}: none of its labels is a class of "
+                                  "the model")
+        self.sensitivity = cfg.sensitivity
+
+    def _thresholds(self, path: Path) -> np.ndarray:
+        import csv
+
+        with open(path, newline="", encoding="utf-8") as f:
+            rows = {r["Class"]: float(r["Threshold"]) for r in csv.DictReader(f)}
+        return np.array([rows.get(lab, DEFAULT_MIN_CONF) for lab in self.labels])
+
+    def detect(self, window: np.ndarray, start: float, end: float,
+               source: str) -> list[Detection]:
+        self.interp.set_tensor(self.input, window.reshape(1, WINDOW))
+        self.interp.invoke()
+        logits = self.interp.get_tensor(self.output)
+        scores = flat_sigmoid(logits, self.sensitivity)
+        return select(scores, np.array([start]), np.array([end]), self.labels,
+                      self.thresholds, None, self.allowed, source)
+
+
+class Database:
+    def __init__(self, path: Path):
+        path.parent.mkdir(parents=True, exist_ok=True)
+        self.conn = sqlite3.connect(str(path), timeout=30, check_same_thread=False)
+        self.conn.execute("PRAGMA journal_mode=WAL")
+        self.conn.execute("PRAGMA synchronous=FULL")
+        self.conn.executescript(SCHEMA)
+
+    def add(self, rows: list[tuple]) -> None:
+        with self.conn:  # one transaction per window
+            self.conn.executemany(
+                "INSERT OR IGNORE INTO detections (time_utc, source, start_s, end_s, species, "
+                "confidence, model, model_sha256, clip) VALUES (?,?,?,?,?,?,?,?,?)", rows)
+
+    def day(self, day: str) -> list[tuple]:
+        return self.conn.execute(
+            "SELECT time_utc, source, start_s, end_s, species, confidence FROM detections "
+            "WHERE substr(time_utc, 1, 10) = ? ORDER BY time_utc, species", (day,)).fetchall()
+
+    def forget_clip(self, clip: str) -> None:
+        with self.conn:
+            self.conn.execute("UPDATE detections SET clip = NULL WHERE clip = ?", (clip,))
+
+    def close(self) -> None:
+        self.conn.close()
+
+
+class Recorder:
+    """One recorder run. ``free_mb`` is injectable so tests can simulate a full disk."""
+
+    def __init__(self, cfg: RecorderConfig,
+                 free_mb: Callable[[Path], float] | None = None):
+        self.cfg = cfg
+        self.model = Model(cfg)
+        self.data = cfg.data_dir
+        for sub in ("clips", "tables"):
+            (self.data / sub).mkdir(parents=True, exist_ok=True)
+        self.db = Database(self.data / "detections.sqlite")
+        self.free_mb = free_mb or (lambda p: shutil.disk_usage(p).free / 1e6)
+        self.stop = threading.Event()
+        self.started = time.time()
+        self.health: dict[str, object] = {
+            "station": cfg.station, "model": self.model.name,
+            "model_sha256": self.model.sha256, "source": cfg.source, "status": "starting",
+            "windows": 0, "detections": 0, "last_detection": None, "lag_s": 0.0,
+            "overruns": 0, "clips_deleted": 0, "disk_low": False, "errors": []}
+        self.days_written: set = set()
+        self._last_health = 0.0
+
+    # -- the loop ------------------------------------------------------------------------
+    def run(self) -> int:
+        source = make_source(self.cfg.source, self.cfg.device, self.cfg.input_path,
+                             self.cfg.realtime)
+        self.health["status"] = "running"
+        errors: list[str] = []
+        for name, stream in source.streams():
+            if self.stop.is_set():
+                break
+            ring = Ring(max(60.0, 3 + self.cfg.clip_pre + self.cfg.clip_post + 10),
+                        blocking=self.cfg.source == "file")
+            thread = capture(stream, ring, self.stop, errors)
+            self._process(name, ring)
+            ring.close()
+            thread.join(timeout=5)
+            self.health["overruns"] = int(self.health["overruns"]) + ring.overruns
+            if errors:
+                self.health["errors"] = (list(self.health["errors"]) + errors)[-20:]
+                log.error("%s", errors[-1])
+                errors.clear()
+        self.health["status"] = "stopped"
+        self.finish()
+        return 0
+
+    def _process(self, name: str, ring: Ring) -> None:
+        hop = int(round((3.0 - self.cfg.overlap) * RATE))
+        pos = 0
+        pending: list[tuple] = []  # clips waiting for their post-context
+        stream_start = time.time()
+        while not self.stop.is_set():
+            written = ring.wait_for(pos + WINDOW, self.stop)
+            if written < pos + WINDOW and not (ring.closed and written - pos >= MIN_SEGMENT):
+                break
+            window = ring.read(pos, pos + WINDOW)
+            start, end = pos / RATE, min(pos + WINDOW, written) / RATE
+            dets = self.model.detect(window, start, round(end, 6), name)
+            when = self._time(name, stream_start, start)
+            rows = []
+            for d in dets:
+                clip = self._clip_name(name, d, when) if self.cfg.clips else None
+                rows.append((when, name, d.start, d.end, d.label, round(d.confidence, 6),
+                             self.model.name, self.model.sha256, clip))
+                if clip:
+                    pending.append((clip, d))
+            self.db.add(rows)
+            self.health["windows"] = int(self.health["windows"]) + 1
+            if dets:
+                self.health["detections"] = int(self.health["detections"]) + len(dets)
+                self.health["last_detection"] = {"time_utc": when, "species": dets[0].label,
+                                                 "confidence": round(dets[0].confidence, 4)}
+            pending = self._write_clips(ring, pending, final=False)
+            if self.cfg.source != "file" or self.cfg.realtime:
+                self.health["lag_s"] = round((ring.written - pos - WINDOW) / RATE, 2)
+            pos += hop
+            # keep what the next window and the waiting clips' pre-context still need
+            needed = [pos] + [int(d.start * RATE) for _, d in pending]
+            ring.release(max(0, min(needed) - int(self.cfg.clip_pre * RATE)))
+            self._tick()
+        self._write_clips(ring, pending, final=True)
+
+    def _time(self, name: str, stream_start: float, offset: float) -> str:
+        """UTC time of a window: the capture clock for live audio; for a replayed file, its
+        modification time minus its length is unknown, so the replay start plus offset."""
+        t = dt.datetime.fromtimestamp(stream_start + offset, dt.timezone.utc)
+        return t.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+    def _clip_name(self, name: str, d: Detection, when: str) -> str:
+        species = d.label.split("_")[-1].replace("/", "_").replace(" ", "_")
+        stamp = when[:19].replace(":", "-")
+        return f"clips/{when[:10]}/{species}/{stamp}_{Path(name).stem}_{d.start:.1f}s_" \
+               f"{d.confidence:.3f}.flac"
+
+    def _write_clips(self, ring: Ring, pending: list[tuple], final: bool) -> list[tuple]:
+        left = []
+        for clip, d in pending:
+            lo = max(0, int((d.start - self.cfg.clip_pre) * RATE))
+            hi = int((d.end + self.cfg.clip_post) * RATE)
+            if ring.written < hi and not (final or ring.closed):
+                left.append((clip, d))
+                continue
+            hi = min(hi, ring.written)
+            if not self._room():
+                self.db.forget_clip(clip)
+                continue
+            import soundfile as sf
+
+            dest = self.data / clip
+            dest.parent.mkdir(parents=True, exist_ok=True)
+            with atomic_path(dest) as tmp:
+                sf.write(tmp, ring.read(lo, hi), RATE, format="FLAC", subtype="PCM_16")
+        return left
+
+    def _room(self) -> bool:
+        """Free space for a clip: delete the oldest clips (never the database) until there
+        is; if there are none left to delete, skip clips and keep detecting."""
+        clips_dir = self.data / "clips"
+        while self.free_mb(self.data) < self.cfg.min_free_mb:
+            oldest = sorted(clips_dir.rglob("*.flac"))[:20]
+            if not oldest:
+                if not self.health["disk_low"]:
+                    log.warning("disk low and no clip left to delete: detections go on, "
+                                "clips are not saved")
+                self.health["disk_low"] = True
+                return False
+            for p in oldest:
+                p.unlink(missing_ok=True)
+                self.db.forget_clip(str(p.relative_to(self.data)))
+                self.health["clips_deleted"] = int(self.health["clips_deleted"]) + 1
+        self.health["disk_low"] = False
+        return True
+
+    def _tick(self) -> None:
+        """Every few seconds: the health file; after midnight (UTC), yesterday's tables."""
+        if time.time() - self._last_health >= self.cfg.health_every:
+            self.write_health()
+            yesterday = (dt.datetime.now(dt.timezone.utc) - dt.timedelta(days=1)) \
+                .strftime("%Y-%m-%d")
+            if yesterday not in self.days_written:
+                self.write_tables(yesterday)
+
+    # -- outputs ----------------------------------------------------------------------------
+    def write_health(self) -> None:
+        self._last_health = time.time()
+        h = dict(self.health)
+        h["uptime_s"] = round(time.time() - self.started, 1)
+        h["disk_free_mb"] = round(self.free_mb(self.data), 1)
+        h["updated_utc"] = dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+        atomic_write_bytes(self.data / "health.json", json.dumps(h, indent=1).encode())
+
+    def write_tables(self, day: str) -> None:
+        """``tables/<day>.BirdNET.selection.table.txt`` and ``.results.csv`` for one UTC day,
+        written by edgebird's own writers; times in the Raven table are seconds since 00:00."""
+        from edgebird.writers import csv_table, raven
+
+        rows = self.db.day(day)
+        self.days_written.add(day)
+        if not rows:
+            return
+        of_day, by_source = [], {}
+        for when, source, start, end, species, conf in rows:
+            t = dt.datetime.strptime(when, "%Y-%m-%dT%H:%M:%S.%fZ")
+            s = t.hour * 3600 + t.minute * 60 + t.second + t.microsecond / 1e6
+            of_day.append(Detection(source, s, s + (end - start), species, conf))
+            by_source.setdefault(source, []).append(Detection(source, start, end, species,
+                                                              conf))
+        atomic_write_bytes(self.data / "tables" / f"{day}.BirdNET.selection.table.txt",
+                           raven.render(of_day, self.cfg.station, RATE).encode("utf-8"))
+        body = "".join(csv_table.render(dets, src).split("\n", 1)[1]
+                       for src, dets in by_source.items())
+        atomic_write_bytes(self.data / "tables" / f"{day}.BirdNET.results.csv",
+                           (csv_table.HEADER + "\n" + body).encode("utf-8"))
+
+    def finish(self) -> None:
+        today = dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%d")
+        for (day,) in self.db.conn.execute(
+                "SELECT DISTINCT substr(time_utc, 1, 10) FROM detections").fetchall():
+            if day not in self.days_written or day == today:
+                self.write_tables(day)
+        self.write_health()
+        self.db.close()
+
+
+def _logging(data_dir: Path) -> None:
+    data_dir.mkdir(parents=True, exist_ok=True)
+    fmt = logging.Formatter("%(asctime)s %(levelname)s %(message)s")
+    handlers = [logging.handlers.RotatingFileHandler(data_dir / "recorder.log",
+                                                     maxBytes=5_000_000, backupCount=3),
+                logging.StreamHandler()]
+    for h in handlers:
+        h.setFormatter(fmt)
+        log.addHandler(h)
+    log.setLevel(logging.INFO)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="edgebird-recorder",
+                                     description="edgebird's field recorder")
+    parser.add_argument("--config", "-c", required=True, help="the recorder's config.ini")
+    args = parser.parse_args(argv)
+    try:
+        cfg = load_config(args.config)
+        _logging(cfg.data_dir)
+        recorder = Recorder(cfg)
+    except (ConfigError, SourceError) as exc:
+        print(f"edgebird-recorder: {exc}", file=sys.stderr)
+        return 2
+    signal.signal(signal.SIGTERM, lambda *a: recorder.stop.set())
+    signal.signal(signal.SIGINT, lambda *a: recorder.stop.set())
+    log.info("started: model %s (sha256 %s), source %s, data in %s", recorder.model.name,
+             recorder.model.sha256[:12], cfg.source, cfg.data_dir)
+    try:
+        code = recorder.run()
+    except SourceError as exc:
+        log.error("%s", exc)
+        recorder.health["status"] = f"failed: {exc}"
+        recorder.finish()
+        return 1
+    log.info("stopped")
+    return code
+
+
+if __name__ == "__main__":
+    sys.exit(main())

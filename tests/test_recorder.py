@@ -1,0 +1,250 @@
+"""The field recorder and ``edgebird deploy``: same detections as ``analyze``, durable under
+``kill -9``, a full disk handled, bad configuration refused; the kit installs into a fresh
+virtualenv without TensorFlow and replays a file there."""
+
+from __future__ import annotations
+
+import os
+import signal
+import sqlite3
+import subprocess
+import sys
+import tarfile
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+import soundfile as sf
+from edgebird.export.config import TEMPLATE, ConfigError, load_config
+from edgebird.export.recorder import Recorder
+
+from edgebird.analyze import AnalyzeSettings, analyze_files
+from edgebird.writers.readers import read_results
+
+LABELS = [f"Species {c}_{c.upper()}bird" for c in "abcdef"]
+
+
+@pytest.fixture(scope="module")
+def standalone(tmp_path_factory):
+    """BirdNET with a random 1024 -> 6 head appended (weights do not matter for plumbing)."""
+    from edgebird import tflite_graph
+    from edgebird.backbones.birdnet import EMBEDDING_TENSOR, birdnet_files
+    from edgebird.model_export import write_model
+
+    folder = tmp_path_factory.mktemp("model")
+    rng = np.random.default_rng(3)
+    w = rng.normal(0, 0.08, (1024, len(LABELS))).astype(np.float32)
+    b = np.full(len(LABELS), -1.0, dtype=np.float32)
+    layers = [(w, b, False)]
+    content = tflite_graph.append_dense_head(birdnet_files().model.read_bytes(),
+                                             EMBEDDING_TENSOR, layers, "replace")
+    return write_model(folder / "Field.tflite", content, LABELS, None)
+
+
+def recording(path: Path, seconds: float = 20.0) -> Path:
+    from conftest import chirp
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    sf.write(path, chirp(seconds, 48000), 48000, subtype="FLOAT")
+    return path
+
+
+def config(tmp: Path, model: Path, source: Path, **over) -> Path:
+    text = TEMPLATE.format(model=model, labels=f"{model.with_suffix('')}_Labels.txt",
+                           thresholds="", species_list="", station="test")
+    text = text.replace("source = soundcard", "source = file")
+    text = text.replace("input =\n", f"input = {source}\n")
+    text = text.replace("min_conf =\n", f"min_conf = {over.pop('min_conf', 0.3)}\n")
+    text = text.replace("data_dir = data", f"data_dir = {tmp / 'data'}")
+    for key, value in over.items():
+        text = text.replace(f"{key} = ", f"{key} = {value}\n# was: ", 1)
+    path = tmp / "config.ini"
+    path.write_text(text)
+    return path
+
+
+def db_rows(data: Path) -> list[tuple]:
+    with sqlite3.connect(data / "detections.sqlite") as c:
+        return c.execute("SELECT source, start_s, end_s, species, confidence, clip FROM "
+                         "detections ORDER BY source, start_s, species").fetchall()
+
+
+def analyze_rows(tmp: Path, model: Path, audio: Path) -> list[tuple]:
+    analyze_files([audio], tmp / "analyzed", AnalyzeSettings(
+        classifier=str(model), min_conf=0.3, rtypes=("csv",)), progress=False,
+        echo=lambda m: None)
+    table = next((tmp / "analyzed").glob("*.BirdNET.results.csv"))
+    return sorted((d.start, d.end, d.label, d.confidence) for d in read_results(table)[1])
+
+
+def same(recorded: list[tuple], analyzed: list[tuple]) -> bool:
+    """Same windows and species; scores equal to the table's 4 decimals."""
+    got = sorted((round(s, 2), round(e, 2), sp, c) for _, s, e, sp, c, _ in recorded)
+    return bool(got) and [g[:3] for g in got] == [a[:3] for a in analyzed] and all(
+        abs(g[3] - a[3]) <= 6e-5 for g, a in zip(got, analyzed, strict=True))
+
+
+def test_replay_gives_the_same_detections_as_analyze(tmp_path, standalone):
+    audio = recording(tmp_path / "in" / "rec.wav", 20.0)
+    cfg = load_config(config(tmp_path, standalone, audio))
+    assert Recorder(cfg).run() == 0
+    rows = db_rows(cfg.data_dir)
+    assert same(rows, analyze_rows(tmp_path, standalone, audio))
+    for *_, clip in rows:
+        assert clip and sf.info(str(cfg.data_dir / clip)).samplerate == 48000
+    health = __import__("json").loads((cfg.data_dir / "health.json").read_text())
+    assert health["status"] == "stopped" and health["windows"] == 7
+    assert health["detections"] == len(rows) and health["model_sha256"]
+    tables = list((cfg.data_dir / "tables").iterdir())
+    assert {p.name.split(".", 1)[1] for p in tables} == {"BirdNET.selection.table.txt",
+                                                         "BirdNET.results.csv"}
+    # started again on the same recording: nothing is duplicated
+    Recorder(cfg).run()
+    assert len(db_rows(cfg.data_dir)) == len(rows)
+
+
+def test_kill_9_keeps_the_database_intact(tmp_path, standalone):
+    audio = recording(tmp_path / "in" / "long.wav", 240.0)
+    path = config(tmp_path, standalone, audio, clips="no")
+    cmd = [sys.executable, "-m", "edgebird.export.recorder", "--config", str(path)]
+    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    db = tmp_path / "data" / "detections.sqlite"
+    deadline = time.time() + 120
+    while time.time() < deadline:
+        if db.exists():
+            with sqlite3.connect(db) as c:
+                if c.execute("SELECT count(*) FROM detections").fetchone()[0] >= 3:
+                    break
+        time.sleep(0.1)
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait()
+    with sqlite3.connect(db) as c:
+        assert c.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+        partial = c.execute("SELECT count(*) FROM detections").fetchone()[0]
+    assert partial >= 3
+    assert subprocess.run(cmd, capture_output=True).returncode == 0  # resumes, completes
+    full = db_rows(tmp_path / "data")
+    assert len(full) >= partial and len(full) == len(set((r[1], r[3]) for r in full))
+
+
+def test_sigterm_stops_cleanly(tmp_path, standalone):
+    audio = recording(tmp_path / "in" / "long.wav", 120.0)
+    path = config(tmp_path, standalone, audio, realtime="yes")
+    proc = subprocess.Popen([sys.executable, "-m", "edgebird.export.recorder", "--config",
+                             str(path)], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    time.sleep(6)
+    proc.send_signal(signal.SIGTERM)
+    assert proc.wait(timeout=30) == 0
+    health = __import__("json").loads((tmp_path / "data" / "health.json").read_text())
+    assert health["status"] == "stopped" and 0 < health["windows"] < 40
+
+
+def test_full_disk_deletes_old_clips_and_keeps_detecting(tmp_path, standalone):
+    audio = recording(tmp_path / "in" / "rec.wav", 30.0)
+    cfg = load_config(config(tmp_path, standalone, audio, min_conf=0.01))
+    old = cfg.data_dir / "clips" / "2020-01-01" / "X"
+    old.mkdir(parents=True)
+    for i in range(3):
+        sf.write(old / f"old{i}.flac", np.zeros(4800, np.float32), 48000)
+    calls = {"n": 0}
+
+    def free_mb(_):  # plenty at first, then full for good
+        calls["n"] += 1
+        return 1e6 if calls["n"] <= 2 else 1.0
+
+    rec = Recorder(cfg, free_mb=free_mb)
+    rec.run()
+    health = __import__("json").loads((cfg.data_dir / "health.json").read_text())
+    assert health["clips_deleted"] >= 3 and health["disk_low"] is True
+    assert not list(old.glob("*.flac"))
+    rows = db_rows(cfg.data_dir)
+    assert health["windows"] == 10 and len(rows) == health["detections"] > 0
+    assert (cfg.data_dir / "detections.sqlite").is_file()
+
+
+def test_bad_configuration_stops_at_start(tmp_path, standalone):
+    audio = recording(tmp_path / "in" / "rec.wav", 4.0)
+    labels = tmp_path / "m" / "Bad_Labels.txt"
+    labels.parent.mkdir()
+    labels.write_text("only_one\n")
+    bad_model = labels.with_name("Bad.tflite")
+    bad_model.write_bytes(standalone.read_bytes())
+    cases = [
+        (lambda: config(tmp_path, bad_model, audio), "do not belong together"),
+        (lambda: config(tmp_path, tmp_path / "none.tflite", audio), "model not found"),
+        (lambda: config(tmp_path, standalone, audio, sensitivity="3"), "sensitivity"),
+        (lambda: config(tmp_path, standalone, tmp_path / "nowhere.wav"), "not found"),
+    ]
+    for make, message in cases:
+        path = make()
+        r = subprocess.run([sys.executable, "-m", "edgebird.export.recorder", "--config",
+                            str(path)], capture_output=True, text=True)
+        assert r.returncode == 2 and message in r.stderr, (message, r.stderr)
+        assert "Traceback" not in r.stderr
+    with pytest.raises(ConfigError, match="head-only|standalone"):
+        head = tmp_path / "h" / "Head.tflite"
+        head.parent.mkdir()
+        from edgebird import tflite_graph
+        from edgebird.model_export import write_model
+
+        write_model(head, tflite_graph.dense_head_model(
+            [(np.zeros((1024, 6), np.float32), np.zeros(6, np.float32), False)]),
+            LABELS, None)
+        Recorder(load_config(config(tmp_path, head, audio)))
+
+
+@pytest.mark.integration
+def test_kit_installs_alone_and_replays_like_analyze(tmp_path, standalone):
+    """The kit in a fresh virtualenv (no TensorFlow, no edgebird): same detections."""
+    from edgebird.deploy import build_kit
+
+    kit = build_kit(standalone.parent, tmp_path / "field-kit.tar.gz")
+    with tarfile.open(kit) as tar:
+        tar.extractall(tmp_path / "unpacked")
+    root = tmp_path / "unpacked" / "field-kit"
+    for name in ("install.sh", "config.ini", "edgebird-recorder.service", "README.md",
+                 "model/Field.tflite", "model/Field_Labels.txt", "runtime/pyproject.toml"):
+        assert (root / name).is_file(), name
+    venv = tmp_path / "venv"
+    subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True)
+    pip = subprocess.run([str(venv / "bin" / "pip"), "install", "-q", "--only-binary=:all:",
+                          f"{root / 'runtime'}[litert]"], capture_output=True, text=True)
+    assert pip.returncode == 0, pip.stderr[-3000:]
+    check = subprocess.run([str(venv / "bin" / "python"), "-c",
+                            "import importlib.util as u; print(u.find_spec('tensorflow'), "
+                            "u.find_spec('edgebird.analyze'))"], capture_output=True, text=True,
+                           cwd=tmp_path)
+    assert check.stdout.strip() == "None None", check
+    audio = recording(tmp_path / "in" / "rec.wav", 20.0)
+    text = (root / "config.ini").read_text().replace("source = soundcard", "source = file")
+    text = text.replace("input =\n", f"input = {audio}\n").replace("min_conf =\n",
+                                                                  "min_conf = 0.3\n")
+    (root / "config.ini").write_text(text)
+    r = subprocess.run([str(venv / "bin" / "edgebird-recorder"), "--config",
+                        str(root / "config.ini")], capture_output=True, text=True, timeout=300,
+                       cwd=tmp_path)
+    assert r.returncode == 0, r.stderr[-3000:]
+    assert same(db_rows(root / "data"), analyze_rows(tmp_path, standalone, audio))
+
+
+def test_deploy_command_bakes_a_location_filter(tmp_path, standalone):
+    from edgebird.cli import main
+
+    kit = tmp_path / "k.tar.gz"
+    assert main(["deploy", "--model", str(standalone), "-o", str(kit), "--lat", "52.5",
+                 "--lon", "13.4"]) == 0
+    with tarfile.open(kit) as tar:
+        names = tar.getnames()
+        species = tar.extractfile("k/species_list.txt").read().decode()
+        cfg = tar.extractfile("k/config.ini").read().decode()
+    assert "k/runtime/edgebird/export/recorder.py" in names
+    assert "species_list = species_list.txt" in cfg
+    assert set(species.splitlines()[1:]) == set(LABELS)  # custom classes are kept
+    head = standalone.with_name("Head.tflite")
+    from edgebird import tflite_graph
+    from edgebird.model_export import write_model
+
+    write_model(head, tflite_graph.dense_head_model(
+        [(np.zeros((1024, 6), np.float32), np.zeros(6, np.float32), False)]), LABELS, None)
+    assert main(["deploy", "--model", str(head), "-o", str(tmp_path / "h.tar.gz")]) == 2
