@@ -70,16 +70,22 @@ def cmd_embed(args) -> int:
     return EXIT_SOME_FAILED if summary.failed else EXIT_OK
 
 
-def cmd_analyze(args) -> int:
-    from edgebird.analyze import AnalyzeSettings, analyze_files
+def _location(args):
+    """``--lat/--lon/--week/--sf-thresh`` as a ``species.Location``, or None."""
+    if args.lat is None and args.lon is None:
+        return None
+    if args.lat is None or args.lon is None:
+        raise ValueError("give both --lat and --lon")
     from edgebird.species import Location
 
-    location = None
-    if args.lat is not None or args.lon is not None:
-        if args.lat is None or args.lon is None:
-            raise ValueError("give both --lat and --lon")
-        location = Location(args.lat, args.lon, args.week, args.sf_thresh)
-    elif args.week != -1:
+    return Location(args.lat, args.lon, args.week, args.sf_thresh)
+
+
+def cmd_analyze(args) -> int:
+    from edgebird.analyze import AnalyzeSettings, analyze_files
+
+    location = _location(args)
+    if location is None and args.week != -1:
         raise ValueError("--week needs --lat and --lon")
     settings = AnalyzeSettings(
         min_conf=args.min_conf, sensitivity=args.sensitivity, top_n=args.top_n,
@@ -125,15 +131,8 @@ def cmd_gui(args) -> int:
 def cmd_deploy(args) -> int:
     from edgebird.deploy import build_kit
 
-    location = None
-    if args.lat is not None or args.lon is not None:
-        from edgebird.species import Location
-
-        if args.lat is None or args.lon is None:
-            raise ValueError("give both --lat and --lon")
-        location = Location(args.lat, args.lon, args.week, args.sf_thresh)
     kit = build_kit(args.model, args.output, species_list=args.species_list,
-                    station=args.station, location=location)
+                    station=args.station, location=_location(args))
     print(f"field recorder kit: {kit} ({kit.stat().st_size / 1e6:.1f} MB); on the Pi: "
           f"tar xzf {kit.name} && cd {kit.name.removesuffix('.tar.gz')} && sudo ./install.sh")
     return EXIT_OK

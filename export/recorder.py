@@ -63,9 +63,8 @@ class Model:
     """The standalone classifier with its labels, thresholds and species filter."""
 
     def __init__(self, cfg: RecorderConfig):
-        import hashlib
-
         from edgebird.runtime import make_interpreter
+        from edgebird.store import hash_file
 
         self.labels = [ln.strip() for ln in cfg.labels.read_text(encoding="utf-8-sig")
                        .splitlines() if ln.strip()]
@@ -88,7 +87,7 @@ class Model:
         self.interp.allocate_tensors()
         self.input, self.output = inp["index"], out["index"]
         self.name = cfg.model.name
-        self.sha256 = hashlib.sha256(cfg.model.read_bytes()).hexdigest()
+        self.sha256 = hash_file(cfg.model, "sha256")  # in chunks: no 52 MB peak
         self.thresholds = np.full(len(self.labels), cfg.min_conf if cfg.min_conf is not None
                                   else DEFAULT_MIN_CONF)
         if cfg.thresholds is not None and cfg.min_conf is None:
@@ -132,16 +131,26 @@ class Database:
         self.conn.execute("PRAGMA synchronous=FULL")
         self.conn.executescript(SCHEMA)
 
-    def add(self, rows: list[tuple]) -> None:
-        with self.conn:  # one transaction per window
-            self.conn.executemany(
-                "INSERT OR IGNORE INTO detections (time_utc, source, start_s, end_s, species, "
-                "confidence, model, model_sha256, clip) VALUES (?,?,?,?,?,?,?,?,?)", rows)
+    def add(self, rows: list[tuple]) -> list[bool]:
+        """Insert a window's rows in one transaction; which were new (a replay started again
+        finds its earlier rows and must not write their clips twice)."""
+        new = []
+        with self.conn:
+            for row in rows:
+                cur = self.conn.execute(
+                    "INSERT OR IGNORE INTO detections (time_utc, source, start_s, end_s, "
+                    "species, confidence, model, model_sha256, clip) VALUES (?,?,?,?,?,?,?,?,?)",
+                    row)
+                new.append(cur.rowcount == 1)
+        return new
 
     def day(self, day: str) -> list[tuple]:
+        """One UTC day's rows; a range on ``time_utc`` so the index is used."""
+        end = (dt.date.fromisoformat(day) + dt.timedelta(days=1)).isoformat()
         return self.conn.execute(
             "SELECT time_utc, source, start_s, end_s, species, confidence FROM detections "
-            "WHERE substr(time_utc, 1, 10) = ? ORDER BY time_utc, species", (day,)).fetchall()
+            "WHERE time_utc >= ? AND time_utc < ? ORDER BY time_utc, species",
+            (day, end)).fetchall()
 
     def forget_clip(self, clip: str) -> None:
         with self.conn:
@@ -171,6 +180,7 @@ class Recorder:
             "windows": 0, "detections": 0, "last_detection": None, "lag_s": 0.0,
             "overruns": 0, "clips_deleted": 0, "disk_low": False, "errors": []}
         self.days_written: set = set()
+        self.days_touched: set = set()
         self._last_health = 0.0
 
     # -- the loop ------------------------------------------------------------------------
@@ -182,6 +192,8 @@ class Recorder:
         for name, stream in source.streams():
             if self.stop.is_set():
                 break
+            if self.cfg.source != "file":  # offsets restart at 0 each run: name the run
+                name = f"{name}@{dt.datetime.now(dt.timezone.utc):%Y-%m-%dT%H:%M:%SZ}"
             ring = Ring(max(60.0, 3 + self.cfg.clip_pre + self.cfg.clip_post + 10),
                         blocking=self.cfg.source == "file")
             thread = capture(stream, ring, self.stop, errors)
@@ -210,14 +222,15 @@ class Recorder:
             start, end = pos / RATE, min(pos + WINDOW, written) / RATE
             dets = self.model.detect(window, start, round(end, 6), name)
             when = self._time(name, stream_start, start)
-            rows = []
-            for d in dets:
-                clip = self._clip_name(name, d, when) if self.cfg.clips else None
-                rows.append((when, name, d.start, d.end, d.label, round(d.confidence, 6),
-                             self.model.name, self.model.sha256, clip))
-                if clip:
-                    pending.append((clip, d))
-            self.db.add(rows)
+            rows = [(when, name, d.start, d.end, d.label, round(d.confidence, 6),
+                     self.model.name, self.model.sha256,
+                     self._clip_name(name, d, when) if self.cfg.clips else None)
+                    for d in dets]
+            for row, d, new in zip(rows, dets, self.db.add(rows)):  # noqa: B905 - Py3.9
+                if new and row[-1]:
+                    pending.append((row[-1], d))
+            if dets:
+                self.days_touched.add(when[:10])
             self.health["windows"] = int(self.health["windows"]) + 1
             if dets:
                 self.health["detections"] = int(self.health["detections"]) + len(dets)
@@ -270,7 +283,7 @@ class Recorder:
         is; if there are none left to delete, skip clips and keep detecting."""
         clips_dir = self.data / "clips"
         while self.free_mb(self.data) < self.cfg.min_free_mb:
-            oldest = sorted(clips_dir.rglob("*.flac"))[:20]
+            oldest = sorted(clips_dir.rglob("*.flac"), key=lambda p: p.stat().st_mtime)[:20]
             if not oldest:
                 if not self.health["disk_low"]:
                     log.warning("disk low and no clip left to delete: detections go on, "
@@ -326,11 +339,10 @@ class Recorder:
                            (csv_table.HEADER + "\n" + body).encode("utf-8"))
 
     def finish(self) -> None:
-        today = dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%d")
-        for (day,) in self.db.conn.execute(
-                "SELECT DISTINCT substr(time_utc, 1, 10) FROM detections").fetchall():
-            if day not in self.days_written or day == today:
-                self.write_tables(day)
+        """Tables of the days this run added to (not every day in an old database: a year of
+        days would outlast systemd's stop timeout), then the health file."""
+        for day in sorted(self.days_touched):
+            self.write_tables(day)
         self.write_health()
         self.db.close()
 

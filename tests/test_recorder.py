@@ -99,9 +99,36 @@ def test_replay_gives_the_same_detections_as_analyze(tmp_path, standalone):
     tables = list((cfg.data_dir / "tables").iterdir())
     assert {p.name.split(".", 1)[1] for p in tables} == {"BirdNET.selection.table.txt",
                                                          "BirdNET.results.csv"}
-    # started again on the same recording: nothing is duplicated
+    # started again on the same recording: no row and no clip is duplicated
+    clips = sorted((cfg.data_dir / "clips").rglob("*.flac"))
     Recorder(cfg).run()
     assert len(db_rows(cfg.data_dir)) == len(rows)
+    assert sorted((cfg.data_dir / "clips").rglob("*.flac")) == clips
+
+
+def test_a_live_source_restarted_keeps_every_detection(tmp_path, standalone, monkeypatch):
+    """Live offsets restart at 0 each run, so each run is its own source: nothing dropped."""
+    from edgebird.export import recorder as rec
+    from edgebird.export.sources import FileSource
+
+    audio = recording(tmp_path / "in" / "rec.wav", 12.0)
+
+    class FakeCard(FileSource):
+        def streams(self):
+            for _, stream in super().streams():
+                yield "soundcard", stream
+
+    path = config(tmp_path, standalone, audio, clips="no")
+    path.write_text(path.read_text().replace("source = file", "source = soundcard"))
+    monkeypatch.setattr(rec, "make_source", lambda *a: FakeCard(str(audio)))
+    cfg = load_config(path)
+    Recorder(cfg).run()
+    first = len(db_rows(cfg.data_dir))
+    time.sleep(1.1)  # the run's name has a one-second resolution
+    Recorder(cfg).run()
+    rows = db_rows(cfg.data_dir)
+    assert first > 0 and len(rows) == 2 * first
+    assert len({r[0] for r in rows}) == 2 and all(r[0].startswith("soundcard@") for r in rows)
 
 
 def test_kill_9_keeps_the_database_intact(tmp_path, standalone):
