@@ -275,3 +275,26 @@ def test_deploy_command_bakes_a_location_filter(tmp_path, standalone):
     write_model(head, tflite_graph.dense_head_model(
         [(np.zeros((1024, 6), np.float32), np.zeros(6, np.float32), False)]), LABELS, None)
     assert main(["deploy", "--model", str(head), "-o", str(tmp_path / "h.tar.gz")]) == 2
+
+
+def test_arecord_source_through_a_stand_in(tmp_path, standalone, monkeypatch):
+    """The ALSA path: raw 16-bit PCM from an `arecord` on PATH (here a stand-in script that
+    plays 9 s of a file and stops, as a device that disappears would)."""
+    audio = recording(tmp_path / "in" / "rec.wav", 9.0)
+    pcm = tmp_path / "rec.raw"
+    x, _ = sf.read(audio, dtype="int16")
+    pcm.write_bytes(x.tobytes())
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    fake = bin_dir / "arecord"
+    fake.write_text(f"#!/bin/sh\ncat {pcm}\n")
+    fake.chmod(0o755)
+    monkeypatch.setenv("PATH", f"{bin_dir}:{os.environ['PATH']}")
+    path = config(tmp_path, standalone, audio, clips="no", min_conf=0.01)
+    path.write_text(path.read_text().replace("source = file", "source = arecord"))
+    cfg = load_config(path)
+    rec = Recorder(cfg)
+    rec.run()
+    health = __import__("json").loads((cfg.data_dir / "health.json").read_text())
+    assert health["windows"] == 3 and health["detections"] == len(db_rows(cfg.data_dir)) > 0
+    assert any("arecord stopped" in e for e in health["errors"])
