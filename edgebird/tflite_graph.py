@@ -152,6 +152,45 @@ def dense_head_model(layers: list[DenseLayer], description: str = "edgebird head
     return write_model(model)
 
 
+def _prune(model: schema.ModelT, sg: schema.SubGraphT) -> None:
+    """Remove operators whose outputs reach no graph output, then the tensors and buffers
+    nothing uses any more (indices renumbered). In replace mode this drops BirdNET's
+    1024 x 6522 output layer: about 27 MB of weights no one reads."""
+    needed = set(int(t) for t in sg.outputs)
+    kept = []
+    for op in reversed(sg.operators):
+        if any(int(t) in needed for t in op.outputs):
+            kept.append(op)
+            needed.update(int(t) for t in op.inputs if int(t) >= 0)
+    kept.reverse()
+    sg.operators = kept
+    produced = {int(t) for op in kept for t in op.outputs}  # every output of a kept op
+    extra = {int(t) for op in kept if op.intermediates is not None for t in op.intermediates}
+    used = sorted(needed | produced | extra | set(int(t) for t in sg.inputs))
+    new_index = {old: i for i, old in enumerate(used)}
+    sg.tensors = [sg.tensors[i] for i in used]
+    for op in sg.operators:
+        op.inputs = [new_index[int(t)] if int(t) >= 0 else -1 for t in op.inputs]
+        op.outputs = [new_index[int(t)] for t in op.outputs]
+        if op.intermediates is not None and len(op.intermediates):
+            op.intermediates = [new_index[int(t)] for t in op.intermediates]
+    sg.inputs = [new_index[int(t)] for t in sg.inputs]
+    sg.outputs = [new_index[int(t)] for t in sg.outputs]
+    # buffers: keep those still referenced (by any subgraph's tensors or by metadata)
+    refs = {t.buffer for g in model.subgraphs for t in g.tensors}
+    refs |= {m.buffer for m in (model.metadata or [])}
+    keep_buf = [i for i in range(len(model.buffers)) if i == 0 or i in refs]
+    remap = {old: i for i, old in enumerate(keep_buf)}
+    model.buffers = [model.buffers[i] for i in keep_buf]
+    for g in model.subgraphs:
+        for t in g.tensors:
+            t.buffer = remap[t.buffer]
+    for m in model.metadata or []:
+        m.buffer = remap[m.buffer]
+    if model.metadataBuffer is not None and len(model.metadataBuffer):
+        model.metadataBuffer = [remap[int(b)] for b in model.metadataBuffer if int(b) in remap]
+
+
 def append_dense_head(buf: bytes, after: str, layers: list[DenseLayer],
                       mode: str = "replace") -> bytes:
     """Append a head after tensor ``after`` of a model (BirdNET's embedding).
@@ -168,6 +207,7 @@ def append_dense_head(buf: bytes, after: str, layers: list[DenseLayer],
     head_out = _append_dense(model, sg, src, layers, "custom_head")
     if mode == "replace":
         sg.outputs = [head_out]
+        _prune(model, sg)  # BirdNET's own classifier layer now feeds nothing: drop it
     else:
         base_out = int(sg.outputs[0])
         n = int(sg.tensors[base_out].shape[-1]) + int(layers[-1][0].shape[1])
