@@ -201,7 +201,7 @@ def run_analyze(args: list[str], prefix: list[str] | None = None,
 
 
 @dataclass
-class Case:
+class Case(be.Throughput):
     model: str  # "BirdNET", "head", "standalone"
     classifier: Path | None
     input_name: str
@@ -229,17 +229,6 @@ class Case:
         """Median of a memory figure (``peak_tree_rss_mb``, ...) over the sampled runs."""
         return statistics.median(getattr(r.memory, attr) for r in self.sampled)
 
-    @property
-    def wall(self) -> float:
-        return self.median("wall")
-
-    @property
-    def x_realtime(self) -> float:
-        return self.audio_seconds / self.wall
-
-    @property
-    def ms_per_segment(self) -> float:
-        return 1000 * self.wall / self.windows
 
 
 def measure_case(case: Case, outs: Path, index: int, retries: int) -> None:

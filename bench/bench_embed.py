@@ -427,18 +427,9 @@ def run_process(cmd: list[str]) -> ProcessRun:
                       sampler.peak_pss / MB, sampler.max_processes, out, load.share)
 
 
-@dataclass
-class EmbedCase:
-    name: str
-    inputs: list[Path]
-    windows: int
-    audio_seconds: float
-    runs: list[ProcessRun] = field(default_factory=list)
-    cache_runs: list[ProcessRun] = field(default_factory=list)
-
-    def median(self, attr: str, cache: bool = False) -> float:
-        runs = self.cache_runs if cache else self.runs
-        return statistics.median(getattr(r, attr) for r in runs)
+class Throughput:
+    """Speed figures of a benchmark case from its median wall time (a case defines
+    ``median``, ``audio_seconds`` and ``windows``)."""
 
     @property
     def wall(self) -> float:
@@ -451,6 +442,21 @@ class EmbedCase:
     @property
     def ms_per_segment(self) -> float:
         return 1000 * self.wall / self.windows
+
+
+@dataclass
+class EmbedCase(Throughput):
+    name: str
+    inputs: list[Path]
+    windows: int
+    audio_seconds: float
+    runs: list[ProcessRun] = field(default_factory=list)
+    cache_runs: list[ProcessRun] = field(default_factory=list)
+
+    def median(self, attr: str, cache: bool = False) -> float:
+        runs = self.cache_runs if cache else self.runs
+        return statistics.median(getattr(r, attr) for r in runs)
+
 
 
 def measure_case(case: EmbedCase, stores: Path, runs: int, retries: int) -> None:

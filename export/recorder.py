@@ -30,6 +30,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
+import soundfile as sf
 from edgebird.export.config import ConfigError, RecorderConfig, load_config
 from edgebird.export.sources import RATE, Ring, SourceError, capture, make_source
 
@@ -221,7 +222,7 @@ class Recorder:
             window = ring.read(pos, pos + WINDOW)
             start, end = pos / RATE, min(pos + WINDOW, written) / RATE
             dets = self.model.detect(window, start, round(end, 6), name)
-            when = self._time(name, stream_start, start)
+            when = self._time(stream_start, start)
             rows = [(when, name, d.start, d.end, d.label, round(d.confidence, 6),
                      self.model.name, self.model.sha256,
                      self._clip_name(name, d, when) if self.cfg.clips else None)
@@ -246,9 +247,9 @@ class Recorder:
             self._tick()
         self._write_clips(ring, pending, final=True)
 
-    def _time(self, name: str, stream_start: float, offset: float) -> str:
-        """UTC time of a window: the capture clock for live audio; for a replayed file, its
-        modification time minus its length is unknown, so the replay start plus offset."""
+    def _time(self, stream_start: float, offset: float) -> str:
+        """UTC time of a window: when its stream started being captured plus its offset (for a
+        replayed file, the replay's time, not the recording's)."""
         t = dt.datetime.fromtimestamp(stream_start + offset, dt.timezone.utc)
         return t.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
@@ -270,8 +271,6 @@ class Recorder:
             if not self._room():
                 self.db.forget_clip(clip)
                 continue
-            import soundfile as sf
-
             dest = self.data / clip
             dest.parent.mkdir(parents=True, exist_ok=True)
             with atomic_path(dest) as tmp:
