@@ -24,7 +24,7 @@ import os
 import threading
 import time
 from collections import Counter
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
@@ -104,6 +104,7 @@ class AnalyzeSettings:
     classifier: str | None = None
     species_list: str | None = None
     location: Location | None = None
+    species_codes: str | None = None  # file of label -> code for Raven's Species Code column
 
     def __post_init__(self) -> None:
         if self.min_conf is not None and not 0.0 <= self.min_conf <= 1.0:
@@ -133,6 +134,7 @@ class Plan:
     allowed: frozenset[str] | None
     model_name: str
     species_list_name: str = ""
+    codes: Mapping[str, str] | None = None  # Raven's Species Code by label (default: the label)
 
     def detections(self, logits: np.ndarray, starts_s: np.ndarray, duration: float,
                    file: str = "") -> list[Detection]:
@@ -159,7 +161,7 @@ def make_plan(settings: AnalyzeSettings, audio: AudioSettings, model: EmbeddingM
     through ``warn``. A location filter comes from BirdNET's meta-model, so it can only speak
     about BirdNET's species: custom classes that are not BirdNET labels are kept (reported once).
     """
-    from edgebird.species import birdnet_labels, read_species_list, species_at
+    from edgebird.species import birdnet_labels, read_species_codes, read_species_list, species_at
 
     labels = list(model.labels)
     if settings.min_conf is not None or not class_thresholds:
@@ -189,8 +191,14 @@ def make_plan(settings: AnalyzeSettings, audio: AudioSettings, model: EmbeddingM
             warn(f"the location filter knows only BirdNET's species; {len(outside)} custom "
                  f"class(es) are kept unfiltered: {', '.join(outside[:10])}")
         allowed = frozenset(lab for lab in labels if lab in here or lab not in known)
+    codes = None
+    if settings.species_codes:
+        codes = read_species_codes(settings.species_codes)
+        if not any(lab in codes for lab in labels):
+            warn(f"species codes {settings.species_codes}: none of the model's labels has a "
+                 "code; the Species Code column keeps the labels")
     return Plan(settings, audio, tuple(labels), thresholds, allowed, model_file_name(model),
-                list_name)
+                list_name, codes)
 
 
 def model_file_name(model: EmbeddingModel) -> str:
@@ -213,7 +221,7 @@ def render(rtype: str, detections: list[Detection], audio_path: str, info: Audio
     lat, lon, week = (loc.lat, loc.lon, loc.week) if loc else (-1, -1, -1)
     if rtype == "table":
         return raven.render(detections, audio_path, info.sample_rate, plan.audio.fmin,
-                            plan.audio.fmax)
+                            plan.audio.fmax, plan.codes)
     if rtype == "audacity":
         return audacity.render(detections)
     if rtype == "kaleidoscope":

@@ -92,7 +92,7 @@ def cmd_analyze(args) -> int:
         merge_consecutive=args.merge_consecutive, rtypes=tuple(args.rtype),
         combine=args.combine, skip_existing=args.skip_existing,
         additional_columns=tuple(args.additional_columns or ()), classifier=args.classifier,
-        species_list=args.species_list, location=location)
+        species_list=args.species_list, location=location, species_codes=args.species_codes)
     summary = analyze_files(args.inputs, args.output, settings, _audio_settings(args),
                             _engine_settings(args), progress=not args.quiet)
     print(summary.text())
@@ -324,6 +324,10 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--rtype", nargs="+", default=["raven"], metavar="TYPE",
                    help="one or more of raven (selection table), audacity, csv, r, "
                         "kaleidoscope; space or comma separated (default raven)")
+    g.add_argument("--species-codes", metavar="FILE",
+                   help="label -> code table for the Raven 'Species Code' column (default: the "
+                        "label). BirdNET-Analyzer's eBird_taxonomy_codes_2024E.json works "
+                        "as is and makes the tables identical to BNA's")
     g.add_argument("--additional-columns", nargs="+", metavar="COL",
                    choices=["lat", "lon", "week", "overlap", "sensitivity", "min_conf",
                             "species_list", "model"],

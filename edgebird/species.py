@@ -106,3 +106,43 @@ def read_species_list(path: str | os.PathLike,
     good = [lab for lab in labels if lab in known_set]
     unknown = [lab for lab in labels if lab not in known_set]
     return good, unknown
+
+
+def read_species_codes(path: str | os.PathLike) -> dict[str, str]:
+    """Species codes for the Raven table's ``Species Code`` column, by label.
+
+    edgebird ships no code table (eBird's codes are not in BirdNET's files), so without one
+    the column repeats the label. BirdNET-Analyzer writes eBird codes from its own
+    ``eBird_taxonomy_codes_2024E.json``; pointing here at that file (or any JSON object
+    ``{"Scientific_Common": "code"}``, or a text file of ``label<TAB or comma>code`` lines)
+    makes the tables identical to BNA's.
+    """
+    import json
+
+    path = Path(path)
+    if not path.is_file():
+        raise ValueError(f"species codes file not found: {path}")
+    text = path.read_text(encoding="utf-8-sig")
+    if path.suffix.lower() == ".json":
+        try:
+            data = json.loads(text)
+        except json.JSONDecodeError as exc:
+            raise ValueError(f"species codes {path}: not valid JSON ({exc})") from None
+        if not isinstance(data, dict) or not all(
+                isinstance(k, str) and isinstance(v, str) for k, v in data.items()):
+            raise ValueError(f"species codes {path}: expected a JSON object of label: code")
+        codes = dict(data)
+    else:
+        codes = {}
+        for n, line in enumerate(text.splitlines(), start=1):
+            line = line.strip()
+            if not line or line.startswith("#"):
+                continue
+            parts = line.split("\t") if "\t" in line else line.rsplit(",", 1)
+            if len(parts) != 2 or not parts[0].strip() or not parts[1].strip():
+                raise ValueError(f"species codes {path}, line {n}: expected 'label<TAB>code' "
+                                 f"or 'label,code', got {line!r}")
+            codes[parts[0].strip()] = parts[1].strip()
+    if not codes:
+        raise ValueError(f"species codes {path} holds no codes")
+    return codes

@@ -90,6 +90,27 @@ def test_species_list_filters_and_reports_unknown(tmp_path):
                   warn=lambda m: None)
 
 
+def test_species_codes_fill_the_raven_code_column(tmp_path):
+    codes = tmp_path / "codes.json"  # BNA's file maps both ways; only label -> code is used
+    codes.write_text('{"Alpha a_A": "alpha1", "alpha1": "Alpha a_A"}')
+    _, out = run(tmp_path, "json", rtypes=("table",), species_codes=str(codes))
+    table = (out / "a.BirdNET.selection.table.txt").read_text().splitlines()
+    cells = [line.split("\t") for line in table[1:]]
+    assert {c[7]: c[8] for c in cells} == {"A": "alpha1", "B": "Beta b_B"}  # no code: label
+    text = tmp_path / "codes.txt"
+    text.write_text("# label, code\nBeta b_B,beta2\n")
+    _, out = run(tmp_path, "txt", rtypes=("table",), species_codes=str(text))
+    table = (out / "a.BirdNET.selection.table.txt").read_text().splitlines()
+    assert {line.split("\t")[8] for line in table[1:]} == {"Alpha a_A", "beta2"}
+    for bad, message in (("[1, 2]", "JSON object"), ("{", "not valid JSON")):
+        codes.write_text(bad)
+        with pytest.raises(ValueError, match=message):
+            make_plan(AnalyzeSettings(species_codes=str(codes)), AudioSettings(), FakeModel())
+    text.write_text("just-a-label\n")
+    with pytest.raises(ValueError, match="line 1"):
+        make_plan(AnalyzeSettings(species_codes=str(text)), AudioSettings(), FakeModel())
+
+
 def test_per_class_thresholds_unless_min_conf_given(tmp_path):
     thr = {"Alpha a_A": 0.9, "Beta b_B": 0.4, "Gamma c_C": 0.5}
     plan = make_plan(AnalyzeSettings(), AudioSettings(), FakeModel(), thr)
