@@ -41,12 +41,12 @@ from edgebird.audio import (
     probe,
 )
 from edgebird.backbones import EmbeddingModel
-from edgebird.batch import FileBatch, FileJob, Notify, file_problem
+from edgebird.batch import FileBatch, FileJob, FileOutcome, Notify, file_problem, guarded
 from edgebird.errorlog import ErrorLog, failure_lines
 from edgebird.runtime import DEFAULT_BATCH_SIZE
 from edgebird.scores import Detection, flat_sigmoid, merge_consecutive, select
 from edgebird.species import Location
-from edgebird.store import atomic_write_bytes
+from edgebird.store import atomic_write_bytes, sweep_temp_files
 from edgebird.writers import (
     audacity,
     combined,
@@ -259,13 +259,40 @@ def analyze_file(path: str | os.PathLike, plan: Plan, model: EmbeddingModel,
     Raises AudioError for a file that cannot be used."""
     info = probe(path)
     units, n_windows = eng.plan_units(info, plan.audio, chunk_windows, 1)
+    tasks = [eng.Task(0, i, info, starts) for i, starts in enumerate(units)]
     dets: list[Detection] = []
-    for i, starts in enumerate(units):
-        r = eng.run_task(eng.Task(0, i, info, starts), model, plan.audio, batch_size,
-                         keep_logits=True)
+    for r in eng.run_units(tasks, model, plan.audio, batch_size, keep_logits=True):
         dets += plan.detections(r.logits, r.starts / plan.audio.sample_rate, info.duration,
                                 str(path))
     return FileResult(info, plan.finish(dets), n_windows)
+
+
+def process_file(path: str | os.PathLike, rel: str, out: str | os.PathLike, plan: Plan,
+                 model: EmbeddingModel, batch_size: int = DEFAULT_BATCH_SIZE) -> FileOutcome:
+    """One file, start to finish: skip it if its results exist (with skip-existing), else
+    analyze it and write its tables atomically. A pure function of (file, settings): the
+    unit a cluster scheduler maps (``cluster.py``). Never raises for a bad file."""
+    path_s = str(path)
+    paths = result_paths(Path(out), rel, plan.settings.rtypes)
+    if plan.settings.skip_existing and all(p.is_file() for p in paths.values()):
+        return FileOutcome(rel, path_s, "skipped", "results exist")
+    result = None
+
+    def work() -> FileOutcome:
+        nonlocal result
+        result = analyze_file(path, plan, model, batch_size)
+        return FileOutcome(rel, path_s, "done", windows=result.windows,
+                           seconds=result.info.duration, detections=len(result.detections),
+                           warnings=notes_for(result.info, plan.audio))
+
+    outcome = guarded(rel, path_s, work)
+    if outcome.status == "done":
+        try:
+            write_results(result.detections, path_s, result.info, plan, paths)
+        except OSError as exc:
+            return FileOutcome(rel, path_s, "failed",
+                               f"cannot write results ({exc.strerror or exc})")
+    return outcome
 
 
 @dataclass
@@ -410,6 +437,39 @@ def combine_results(out: Path, done: list[tuple[str, Path, dict[str, Path]]],
     return written
 
 
+def _run_on_dask(spec: str, files: list[tuple[Path, str]], out: Path, plan: Plan,
+                 model: EmbeddingModel, engine: eng.EngineSettings, log: ErrorLog,
+                 summary: AnalyzeSummary, progress: bool) -> list[tuple[str, Path, dict]]:
+    """``process_file`` for every file on a Dask cluster (``cluster.py``); the outcomes are
+    booked exactly as the local batch books its files."""
+    from edgebird.cluster import DaskTarget, map_files
+
+    target = DaskTarget.parse(spec, engine.threads)
+    done, todo = [], []
+    for path, rel in files:
+        paths = result_paths(out, rel, plan.settings.rtypes)
+        if plan.settings.skip_existing and all(p.is_file() for p in paths.values()):
+            summary.skipped += 1
+            done.append((rel, path, paths))
+        else:
+            todo.append((Path(os.path.abspath(path)), rel))  # workers have other cwds
+    kwargs = {"out": os.path.abspath(out), "plan": plan, "batch_size": engine.batch_size}
+    for o in map_files(target, process_file, todo, model, kwargs, progress, "analyzing"):
+        for note in o.warnings:
+            log.warning(o.path, note)
+        if o.status == "failed":
+            log.error(o.path, o.reason)
+            continue
+        if o.status == "skipped":  # finished meanwhile by an earlier attempt of this file
+            summary.skipped += 1
+        else:
+            summary.analyzed += 1
+            summary.windows += o.windows
+            summary.audio_seconds += o.seconds
+        done.append((o.rel, Path(o.path), result_paths(out, o.rel, plan.settings.rtypes)))
+    return done
+
+
 def params_text(plan: Plan, classifier: str | None) -> str:
     """``BirdNET_analysis_params.csv``: BNA's columns (its spelling), then edgebird's."""
     a, s = plan.audio, plan.settings
@@ -451,6 +511,7 @@ def analyze_files(
     echo: Callable[[str], None] | None = None,
     notify: Notify | None = None,
     cancel: threading.Event | None = None,
+    dask: str | None = None,
 ) -> AnalyzeSummary:
     """Analyze every audio file under ``inputs`` and write result tables into ``out``.
 
@@ -458,6 +519,8 @@ def analyze_files(
     on; ValueError is raised only for settings no file can fix (bad classifier, empty list).
     ``notify(rel, status, detail)`` hears about every file (a GUI's status table); setting
     ``cancel`` stops the batch with ``batch.Cancelled`` (finished files stay complete).
+    ``dask`` (a scheduler address or ``local[:N]``) runs ``process_file`` per file on a Dask
+    cluster instead of the local worker pool; everything else is the same.
     """
     from tqdm import tqdm
 
@@ -481,23 +544,28 @@ def analyze_files(
     summary = AnalyzeSummary(files=len(files) + len(problems), model=model.name)
     out.mkdir(parents=True, exist_ok=True)
     atomic_write_bytes(out / PARAMS_FILE, params_text(plan, settings.classifier).encode())
-    batch = _Batch(out, plan, engine, model, log, summary, notify, cancel)
-    try:
-        if files and not (settings.skip_existing and all(
-                all(p.is_file() for p in result_paths(out, rel, settings.rtypes).values())
-                for _, rel in files)):
-            batch.start_workers(len(files))
-        for path, rel in files:
-            batch.plan_file(path, rel)
-        batch.execute(progress)
-    finally:
-        batch.close()
+    if dask:
+        done = _run_on_dask(dask, files, out, plan, model, engine, log, summary, progress)
+    else:
+        batch = _Batch(out, plan, engine, model, log, summary, notify, cancel)
+        try:
+            if files and not (settings.skip_existing and all(
+                    all(p.is_file() for p in result_paths(out, rel, settings.rtypes).values())
+                    for _, rel in files)):
+                batch.start_workers(len(files))
+            for path, rel in files:
+                batch.plan_file(path, rel)
+            batch.execute(progress)
+        finally:
+            batch.close()
+        done = batch.done
+    sweep_temp_files(out)
     if settings.combine:
-        summary.combined = combine_results(out, batch.done, settings.rtypes, log)
-    summary.detections = _count(batch.done, log)
+        summary.combined = combine_results(out, done, settings.rtypes, log)
+    summary.detections = _count(done, log)
     summary.failed = list(log.errors)
     summary.warnings = list(log.warnings)
-    summary.results = {rel: paths for rel, _, paths in batch.done}
+    summary.results = {rel: paths for rel, _, paths in done}
     summary.wall_seconds = time.perf_counter() - t0
     atomic_write_bytes(out / SUMMARY_FILE, (summary.text() + "\n").encode("utf-8"))
     return summary

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -36,6 +36,34 @@ def file_problem(exc: AudioError | OSError) -> str:
     if isinstance(exc, AudioError):
         return str(exc)
     return f"cannot read the file ({exc.strerror or exc})"
+
+
+@dataclass
+class FileOutcome:
+    """What one file's work came to, as a per-file function returns it: small and picklable,
+    so a cluster worker can send it back. ``status``: done, skipped (analyze: results exist),
+    cached (embed: the store has it) or failed (``reason`` says why)."""
+
+    rel: str
+    path: str
+    status: str
+    reason: str = ""
+    windows: int = 0
+    seconds: float = 0.0
+    detections: int = 0
+    warnings: list[str] = field(default_factory=list)
+    key: str = ""  # embed: the store entry
+
+
+def guarded(rel: str, path: str, work: Callable[[], FileOutcome]) -> FileOutcome:
+    """``work()``, with any error that escapes it turned into a failed outcome: one file's
+    problem (or a bug it triggers) must not take down a worker's whole share of a batch."""
+    try:
+        return work()
+    except (AudioError, OSError) as exc:
+        return FileOutcome(rel, path, "failed", file_problem(exc))
+    except Exception as exc:  # noqa: BLE001 - reported per file, the batch goes on
+        return FileOutcome(rel, path, "failed", eng.describe_failure(exc))
 
 
 @dataclass

@@ -34,8 +34,13 @@ def _add_audio_options(p: argparse.ArgumentParser, crop: bool = False) -> None:
                             "for embed, smart for train")
 
 
-def _add_engine_options(p: argparse.ArgumentParser) -> None:
+def _add_engine_options(p: argparse.ArgumentParser, dask: bool = False) -> None:
     g = p.add_argument_group("speed (never changes results)")
+    if dask:
+        g.add_argument("--dask", metavar="ADDRESS|local[:N]", default=None,
+                       help="run on a Dask cluster: a scheduler's address (tcp://HOST:8786) "
+                            "or local:N for N worker processes here; one file per task, "
+                            "results written by the workers (see docs/CLUSTER.md)")
     g.add_argument("--workers", type=int, default=0,
                    help="worker processes (default 0: one per core)")
     g.add_argument("--threads", type=int, default=1,
@@ -57,6 +62,9 @@ def _audio_settings(args):
 def _engine_settings(args):
     from edgebird.engine import EngineSettings
 
+    if getattr(args, "dask", None) and args.workers:
+        raise ValueError("--workers is for the local engine; with --dask, the cluster's "
+                         "workers do the work (--dask local:N for N of them here)")
     return EngineSettings(workers=args.workers, threads=args.threads, batch_size=args.batch_size)
 
 
@@ -64,7 +72,7 @@ def cmd_embed(args) -> int:
     from edgebird.embed import embed_files
 
     summary = embed_files(args.inputs, args.output, _audio_settings(args), _engine_settings(args),
-                          csv_dir=args.csv, progress=not args.quiet)
+                          csv_dir=args.csv, progress=not args.quiet, dask=args.dask)
     print(summary.text())
     print(f"store: {args.output}")
     return EXIT_SOME_FAILED if summary.failed else EXIT_OK
@@ -94,7 +102,7 @@ def cmd_analyze(args) -> int:
         additional_columns=tuple(args.additional_columns or ()), classifier=args.classifier,
         species_list=args.species_list, location=location, species_codes=args.species_codes)
     summary = analyze_files(args.inputs, args.output, settings, _audio_settings(args),
-                            _engine_settings(args), progress=not args.quiet)
+                            _engine_settings(args), progress=not args.quiet, dask=args.dask)
     print(summary.text())
     print(f"results: {args.output}")
     return EXIT_SOME_FAILED if summary.failed else EXIT_OK
@@ -222,7 +230,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--csv", "--file-output", metavar="DIR", dest="csv",
                    help="also write DIR/<file>.embeddings.csv: file,start,end,embedding")
     _add_audio_options(p, crop=True)
-    _add_engine_options(p)
+    _add_engine_options(p, dask=True)
     p.set_defaults(func=cmd_embed)
 
     p = sub.add_parser(
@@ -339,7 +347,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="skip files whose result files all exist (default on; "
                         "--no-skip-existing redoes them)")
     _add_audio_options(p)
-    _add_engine_options(p)
+    _add_engine_options(p, dask=True)
     p.set_defaults(func=cmd_analyze)
 
     p = sub.add_parser(

@@ -18,15 +18,17 @@ from pathlib import Path
 from edgebird import engine as eng
 from edgebird.audio import (
     AudioError,
+    AudioInfo,
     AudioSettings,
     find_audio_files,
     notes_for,
     probe,
 )
 from edgebird.backbones import EmbeddingModel
-from edgebird.batch import FileBatch, FileJob, file_problem
+from edgebird.batch import FileBatch, FileJob, FileOutcome, file_problem, guarded
 from edgebird.errorlog import ErrorLog, failure_lines
-from edgebird.store import EmbeddingStore, Entry, atomic_write_bytes, entry_key
+from edgebird.runtime import DEFAULT_BATCH_SIZE
+from edgebird.store import EmbeddingStore, Entry, atomic_write_bytes, content_hash, entry_key
 
 
 @dataclass
@@ -49,6 +51,55 @@ class EmbedSummary:
             f"{self.wall_seconds:.1f} s ({speed:.0f}x realtime)",
         ]
         return "\n".join(lines + failure_lines(self.failed))
+
+
+def entry_meta(path: Path, rel: str, digest: str, info: AudioInfo, n_windows: int,
+               audio: AudioSettings, model: EmbeddingModel, notes: list[str]) -> dict:
+    """What a store entry records about its file, settings and model."""
+    return {
+        "source": str(Path(path).resolve()), "relative": rel, "digest": digest,
+        "duration": info.duration, "sample_rate": info.sample_rate,
+        "channels": info.channels, "format": info.format,
+        "n_windows": n_windows, "audio": audio.key(), "model": model.name,
+        "model_fingerprint": model.fingerprint, "embedding_dim": model.embedding_dim,
+        "notes": notes,
+    }
+
+
+def embed_file(path: str | os.PathLike, rel: str, store: str | os.PathLike,
+               audio: AudioSettings, model: EmbeddingModel,
+               batch_size: int = DEFAULT_BATCH_SIZE, chunk_windows: int = 64) -> FileOutcome:
+    """One file into the store at ``store``, start to finish: a cache hit if the store has
+    it, else computed (reusing parts an interrupted attempt left) and published in one
+    rename. A pure function of (file, settings), the unit a cluster scheduler maps
+    (``cluster.py``); it needs no shared state but the store folder. Never raises for a bad
+    file: the failure is in the outcome and nothing partial is published."""
+    path = Path(path)
+    st = EmbeddingStore(store)
+    key = ""
+
+    def work() -> FileOutcome:
+        nonlocal key
+        info = probe(path)
+        digest = content_hash(path)
+        key = entry_key(digest, audio.key(), model.fingerprint)
+        if st.get(key) is not None:
+            return FileOutcome(rel, str(path), "cached", seconds=info.duration, key=key)
+        units, n_windows = eng.plan_units(info, audio, chunk_windows, 1)
+        left = set(range(len(units))) - st.done_parts(key)
+        tasks = [eng.Task(0, i, info, s) for i, s in enumerate(units) if i in left]
+        for r in eng.run_units(tasks, model, audio, batch_size):
+            st.write_part(key, r.part, r.starts / audio.sample_rate, r.embeddings)
+        notes = notes_for(info, audio)
+        st.commit(key, entry_meta(path, rel, digest, info, n_windows, audio, model, notes))
+        return FileOutcome(rel, str(path), "done", windows=n_windows, seconds=info.duration,
+                           warnings=notes, key=key)
+
+    outcome = guarded(rel, str(path), work)
+    if outcome.status == "failed" and key:
+        st.abort(key)
+    st.close()
+    return outcome
 
 
 @dataclass
@@ -106,14 +157,9 @@ class _Run(FileBatch):
         self.summary.windows += len(result.starts)
 
     def on_done(self, job: _Job) -> None:
-        entry = self.store.commit(job.key, {
-            "source": str(job.path.resolve()), "relative": job.rel, "digest": job.digest,
-            "duration": job.info.duration, "sample_rate": job.info.sample_rate,
-            "channels": job.info.channels, "format": job.info.format,
-            "n_windows": job.n_windows, "audio": self.audio.key(), "model": self.model.name,
-            "model_fingerprint": self.fingerprint, "embedding_dim": self.model.embedding_dim,
-            "notes": job.notes,
-        })
+        entry = self.store.commit(job.key, entry_meta(job.path, job.rel, job.digest, job.info,
+                                                      job.n_windows, self.audio, self.model,
+                                                      job.notes))
         self.summary.computed += 1
         self.summary.audio_seconds += job.info.duration
         self._publish(entry, job.rel, str(job.path))
@@ -137,11 +183,13 @@ def embed_files(
     csv_dir: str | os.PathLike | None = None,
     progress: bool = True,
     echo: Callable[[str], None] | None = None,
+    dask: str | None = None,
 ) -> EmbedSummary:
     """Embed every audio file under ``inputs`` into the store at ``out``.
 
     Returns a summary; per-file problems are in ``summary.failed`` and in
-    ``out/error_log.txt``. Raises ValueError only for settings that fit no file.
+    ``out/error_log.txt``. Raises ValueError only for settings that fit no file. ``dask``
+    (a scheduler address or ``local[:N]``) runs ``embed_file`` per file on a Dask cluster.
     """
     from tqdm import tqdm
 
@@ -161,16 +209,49 @@ def embed_files(
                Path(csv_dir) if csv_dir else None)
     run.summary.files = len(files) + len(problems)
     try:
-        if files:
-            run.start_workers(len(files))
-        for path, rel in files:
-            run.plan(path, rel)
-        run.execute(progress)
+        if dask:
+            _run_on_dask(dask, files, out, run, progress)
+        else:
+            if files:
+                run.start_workers(len(files))
+            for path, rel in files:
+                run.plan(path, rel)
+            run.execute(progress)
     finally:
         run.close()
     run.summary.failed = list(log.errors)
     run.summary.wall_seconds = time.perf_counter() - t0
     return run.summary
+
+
+def _run_on_dask(spec: str, files: list[tuple[Path, str]], out: Path, run: _Run,
+                 progress: bool) -> None:
+    """``embed_file`` for every file on a Dask cluster (``cluster.py``), booked as the local
+    batch books its files. The cluster hashes the files (the local hash memo is not used)."""
+    from edgebird.cluster import DaskTarget, map_files
+
+    target = DaskTarget.parse(spec, run.engine.threads)
+    todo = [(Path(os.path.abspath(p)), rel) for p, rel in files]  # workers have other cwds
+    kwargs = {"store": os.path.abspath(out), "audio": run.audio,
+              "batch_size": run.engine.batch_size, "chunk_windows": run.engine.chunk_windows}
+    for o in map_files(target, embed_file, todo, run.model, kwargs, progress, "embedding"):
+        for note in o.warnings:
+            run.log.warning(o.path, note)
+        if o.status == "failed":
+            run.log.error(o.path, o.reason)
+            continue
+        entry = run.store.get(o.key)
+        if entry is None:  # pragma: no cover - the worker said it committed it
+            run.log.error(o.path, "the cluster reported this file done but its entry is missing")
+            continue
+        if o.status == "cached":
+            run.summary.cached += 1
+            entry = Entry(entry.path, {**entry.meta, "source": o.path, "relative": o.rel})
+        else:
+            run.summary.computed += 1
+            run.summary.windows += o.windows
+            run.summary.audio_seconds += o.seconds
+        run._publish(entry, o.rel, o.path)
 
 
 def write_embeddings_csv(entry: Entry, dest: Path, display_path: str | None = None) -> None:

@@ -19,7 +19,7 @@ import queue
 import sys
 import threading
 import traceback
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -214,13 +214,22 @@ def plan_units(info: AudioInfo, audio: AudioSettings, chunk: int,
 
 def run_task(task: Task, model: EmbeddingModel, settings: AudioSettings,
              batch_size: int = DEFAULT_BATCH_SIZE, keep_logits: bool = False) -> PartResult:
-    """One task, start to finish, in this process: the unit a cluster scheduler maps."""
+    """One task, start to finish, in this process."""
+    return next(run_units([task], model, settings, batch_size, keep_logits))
+
+
+def run_units(tasks: Sequence[Task], model: EmbeddingModel, settings: AudioSettings,
+              batch_size: int = DEFAULT_BATCH_SIZE,
+              keep_logits: bool = False) -> Iterator[PartResult]:
+    """Several tasks (typically the units of one file) through one batcher in this process,
+    so only the very last batch is zero-padded. What a per-file function runs."""
     batcher = WindowBatcher(model, settings, batch_size, keep_logits)
-    results = list(batcher.add(task)) + list(batcher.flush())
-    return results[0]
+    for task in tasks:
+        yield from batcher.add(task)
+    yield from batcher.flush()
 
 
-def _describe(exc: BaseException) -> str:
+def describe_failure(exc: BaseException) -> str:
     if isinstance(exc, AudioError):
         return str(exc)
     if isinstance(exc, MemoryError):
@@ -252,7 +261,7 @@ def _worker(model, settings, batch_size, keep_logits, tasks, results) -> None:
                     results.put(("part", pid, r))
             except Exception as exc:  # noqa: BLE001 - every file failure is reported, not fatal
                 batcher.discard(task)
-                results.put(("failed", pid, TaskFailed(task.job, task.part, _describe(exc))))
+                results.put(("failed", pid, TaskFailed(task.job, task.part, describe_failure(exc))))
         for r in batcher.flush():
             results.put(("part", pid, r))
     except Exception:  # a model failure: report it so the parent can stop cleanly
@@ -399,5 +408,5 @@ def _run_inline(tasks, model, settings, engine) -> Iterator[PartResult | TaskFai
             yield from batcher.add(task)
         except Exception as exc:  # noqa: BLE001
             batcher.discard(task)
-            yield TaskFailed(task.job, task.part, _describe(exc))
+            yield TaskFailed(task.job, task.part, describe_failure(exc))
     yield from batcher.flush()

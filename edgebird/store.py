@@ -88,6 +88,19 @@ def atomic_path(path: Path) -> Iterator[str]:
             os.unlink(tmp)
 
 
+def sweep_temp_files(folder: Path) -> int:
+    """Remove the temp files ``atomic_path`` leaves when its process is killed mid-write
+    (``kill -9``, a cluster worker lost): hidden, named ``.<file>.<random>.tmp``. Call it when
+    no writer can still be running on ``folder``, i.e. at the end of a run."""
+    n = 0
+    for p in Path(folder).rglob(".*.tmp"):
+        if p.is_file() and len(p.name.split(".")) >= 4:
+            with contextlib.suppress(OSError):
+                p.unlink()
+                n += 1
+    return n
+
+
 def atomic_write_bytes(path: Path, data: bytes) -> None:
     with atomic_path(path) as tmp, open(tmp, "wb") as f:
         f.write(data)
@@ -137,13 +150,23 @@ class EmbeddingStore:
         else:
             self.root.mkdir(parents=True, exist_ok=True)
             atomic_write_bytes(marker, json.dumps({"format": FORMAT}).encode())
-        self._db = sqlite3.connect(self.root / "hashes.sqlite", timeout=30)
-        self._db.execute("PRAGMA journal_mode=WAL")
-        self._db.execute("CREATE TABLE IF NOT EXISTS hashes (path TEXT PRIMARY KEY, "
-                         "size INTEGER, mtime_ns INTEGER, digest TEXT)")
+        self._conn: sqlite3.Connection | None = None
+
+    @property
+    def _db(self) -> sqlite3.Connection:
+        """The hash memo, opened on first use: a cluster worker writing entries never needs
+        it (nor SQLite on a network file system)."""
+        if self._conn is None:
+            self._conn = sqlite3.connect(self.root / "hashes.sqlite", timeout=30)
+            self._conn.execute("PRAGMA journal_mode=WAL")
+            self._conn.execute("CREATE TABLE IF NOT EXISTS hashes (path TEXT PRIMARY KEY, "
+                               "size INTEGER, mtime_ns INTEGER, digest TEXT)")
+        return self._conn
 
     def close(self) -> None:
-        self._db.close()
+        if self._conn is not None:
+            self._conn.close()
+            self._conn = None
 
     def __enter__(self) -> EmbeddingStore:
         return self

