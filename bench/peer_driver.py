@@ -155,7 +155,10 @@ def _dense(result, model) -> np.ndarray:
     n_species = len(result.species_list)
     dense = np.full((*ids.shape[:2], n_species), np.nan, dtype=np.float32)
     i, j, k = np.indices(ids.shape)
-    ok = ids >= 0
+    ok = (ids >= 0) & (ids < n_species)  # padding of shorter files holds other values
+    masked = getattr(result, "species_masked", None)
+    if masked is not None:
+        ok &= ~np.asarray(masked)
     dense[i[ok], j[ok], ids[ok]] = probs[ok]
     return dense
 

@@ -128,6 +128,7 @@ class _Classifier:
     def __getstate__(self) -> dict:
         state = self.__dict__.copy()
         state["_interpreter"] = None
+        state["_frontend"] = None
         return state
 
     @property
@@ -183,10 +184,12 @@ class StandaloneModel(_Classifier):
     segment_samples = SEGMENT_SAMPLES
 
     def __init__(self, files: ClassifierFiles, num_threads: int = 1,
-                 batch_size: int = DEFAULT_BATCH_SIZE):
+                 batch_size: int = DEFAULT_BATCH_SIZE, split_frontend: bool = True):
         if batch_size < 1 or num_threads < 1:
             raise ValueError("batch size and threads must be >= 1")
         self.files = files
+        self.split_frontend = split_frontend
+        self._frontend = None
         self.name = files.model.name
         self.num_threads = num_threads
         self.batch_size = batch_size
@@ -196,14 +199,45 @@ class StandaloneModel(_Classifier):
     def fingerprint(self) -> str:
         return f"standalone:{_sha16(self.files.model)}"
 
+    def prepare(self) -> None:
+        """Make (and check) the front-end split once, here, before workers load the model."""
+        if self.split_frontend:
+            from edgebird.backbones.birdnet import split_files
+
+            split_files(self.files.model)
+
     def load(self):
+        """BirdNET's front end runs in numpy and the rest of the graph here, as for BirdNET
+        itself (``frontend.py``), when the model has that front end and the split checks out;
+        otherwise the whole model runs in the interpreter."""
         if self._interpreter is None:
-            self._interpreter, self._input, self._output = _fixed_batch_interpreter(
-                self.files, self.batch_size, self.num_threads)
+            from edgebird import frontend
+            from edgebird.backbones.birdnet import limit_blas_threads, split_files
+
+            split = split_files(self.files.model) if self.split_frontend else None
+            if split is None:
+                self._frontend = None
+                self._interpreter, self._input, self._output = _fixed_batch_interpreter(
+                    self.files, self.batch_size, self.num_threads)
+            else:
+                self._frontend = frontend.load(split[1])
+                interp = make_interpreter(model_path=str(split[0]),
+                                          num_threads=self.num_threads)
+                inp = interp.get_input_details()[0]
+                interp.resize_tensor_input(inp["index"], [self.batch_size, *inp["shape"][1:]])
+                with quiet_native_stderr():
+                    interp.allocate_tensors()
+                limit_blas_threads(self.num_threads)
+                self._input, self._output = inp["index"], interp.get_output_details()[0]["index"]
+                self._interpreter = interp
         return self._interpreter
 
     def embed(self, batch: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        from edgebird.backbones.birdnet import spectrograms
+
         interp = self._interpreter or self.load()
+        if self._frontend is not None:
+            batch = spectrograms(self._frontend, np.asarray(batch, dtype=np.float32))
         (logits,) = run_fixed_batch(interp, self._input, [self._output], batch,
                                     self.batch_size)
         return np.empty((len(logits), 0), dtype=np.float32), logits

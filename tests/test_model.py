@@ -117,3 +117,47 @@ def test_get_backbone():
     assert isinstance(get_backbone("birdnet", batch_size=2), BirdNET)
     with pytest.raises(ValueError, match="unknown backbone"):
         get_backbone("perch")
+
+
+def test_front_end_runs_outside_the_graph_with_the_same_numbers(birdnet):
+    """BirdNET runs as numpy front end + the CNN part of the graph (frontend.py); the check
+    above compares it with the plain model; here: that it is the split that runs, and that
+    the front end reproduces the graph's own spectrogram tensor."""
+    from edgebird import frontend
+
+    birdnet.load()
+    assert birdnet._split is not None and birdnet._frontend is not None
+    x = frontend.test_signals(3)
+    rewritten = tflite_graph.add_outputs(birdnet_files().model.read_bytes(),
+                                         [frontend.SPECTROGRAM_TENSOR])
+    interp = make_interpreter(model_content=rewritten)
+    interp.resize_tensor_input(0, list(x.shape))
+    interp.allocate_tensors()
+    interp.set_tensor(0, x)
+    interp.invoke()
+    out = {d["name"]: d["index"] for d in interp.get_output_details()}
+    ref = interp.get_tensor(out[frontend.SPECTROGRAM_TENSOR])
+    got = birdnet._frontend(x)
+    assert got.shape == ref.shape == (3, 96, 511, 2)
+    # rounding of the mel products only; near-silent bins are where it shows most
+    assert np.max(np.abs(got - ref)) < 1e-3
+
+
+def test_models_without_birdnets_front_end_or_failing_the_check_run_whole(tmp_path,
+                                                                           monkeypatch):
+    from edgebird import frontend
+    from edgebird.backbones import birdnet as bn
+
+    head = tflite_graph.dense_head_model(
+        [(np.ones((1024, 2), np.float32), np.zeros(2, np.float32), False)])
+    assert frontend.parse(head) is None
+    monkeypatch.setenv("EDGEBIRD_CACHE_DIR", str(tmp_path))
+    monkeypatch.setattr(bn, "SPLIT_TOLERANCE", {EMBEDDING_TENSOR: 0.0, "Identity": 0.0})
+    model = BirdNET(batch_size=2)
+    model.load()
+    assert model._split is None and model._frontend is None  # refused: runs whole
+    assert list(tmp_path.glob("*.whole"))  # and is not retried by every process
+    x = frontend.test_signals(2)
+    embs, logits = model.embed(x)
+    ref_embs, ref_logits = plain_birdnet(x)
+    np.testing.assert_allclose(embs, ref_embs, atol=1e-5)

@@ -115,6 +115,50 @@ def embedding_model_file(source: Path) -> Path | bytes:
         return content
 
 
+#: Bump when the front end / CNN split changes, so stale cached splits are not reused.
+SPLIT_VERSION = 1
+#: Accepted differences between the split model and the whole graph on ``frontend``'s test
+#: signals: embeddings (values up to ~2) and logits (values up to ~20).
+SPLIT_TOLERANCE = {EMBEDDING_TENSOR: 1e-4, LOGITS_TENSOR: 1e-3}
+
+
+def split_files(model: Path) -> tuple[Path, Path] | None:
+    """``(cnn.tflite, frontend.npz)`` for ``model`` (BirdNET, or a model with BirdNET's front
+    end such as a standalone classifier): cached files, made and checked against the whole
+    graph once (``frontend.py``). None if the model has no such front end, the check fails,
+    or the cache folder is not writable; the model then runs whole."""
+    from edgebird import frontend
+
+    digest = sha256_of(model)[:16]
+    base = cache_dir() / f"{model.stem}.split{SPLIT_VERSION}.{digest}"
+    cnn, consts, refused = (Path(f"{base}.cnn.tflite"), Path(f"{base}.frontend.npz"),
+                            Path(f"{base}.whole"))
+    if cnn.is_file() and consts.is_file():
+        return cnn, consts
+    if refused.is_file():
+        return None
+    whole = model.read_bytes()
+    parsed = frontend.parse(whole)
+    reason = "no BirdNET V2.4 front end"
+    if parsed is not None:
+        fe, cnn_bytes = parsed
+        diffs = frontend.max_difference(whole, fe, cnn_bytes)
+        bad = {k: v for k, v in diffs.items() if not v <= SPLIT_TOLERANCE.get(k, 1e-3)}
+        if not bad:
+            try:
+                frontend.save(fe, consts)
+                atomic_write_bytes(cnn, cnn_bytes)
+                return cnn, consts
+            except OSError:
+                return None
+        reason = f"differs from the whole model: {bad}"
+    try:
+        atomic_write_bytes(refused, reason.encode())
+    except OSError:
+        pass
+    return None
+
+
 class BirdNET:
     """BirdNET V2.4 FP32 via ai-edge-litert with XNNPACK.
 
@@ -129,20 +173,24 @@ class BirdNET:
     embedding_dim = 1024
 
     def __init__(self, num_threads: int = 1, batch_size: int = DEFAULT_BATCH_SIZE,
-                 model_path: str | os.PathLike | None = None):
+                 model_path: str | os.PathLike | None = None, split_frontend: bool = True):
         if batch_size < 1 or num_threads < 1:
             raise ValueError("batch size and threads must be >= 1")
         self.num_threads = num_threads
         self.batch_size = batch_size
         self.model_path = Path(model_path) if model_path else birdnet_files().model
         self._default_model = model_path is None
+        self.split_frontend = split_frontend
         self._interpreter = None
         self._labels: list[str] | None = None
         self._rewritten: Path | bytes | None = None
+        self._split: tuple[Path, Path] | None = None
+        self._frontend = None
 
     def __getstate__(self) -> dict:
         state = self.__dict__.copy()
         state["_interpreter"] = None  # rebuilt lazily in each process
+        state["_frontend"] = None
         return state
 
     def __setstate__(self, state: dict) -> None:
@@ -154,6 +202,9 @@ class BirdNET:
             self._rewritten = None
         if isinstance(self._rewritten, Path) and not self._rewritten.is_file():
             self._rewritten = None
+        if self._split is not None and not all(p.is_file() for p in self._split):
+            self._split = None
+            self._rewritten = None  # prepare() again here
 
     @property
     def labels(self) -> list[str]:
@@ -169,28 +220,39 @@ class BirdNET:
         return f"{self.name}:{sha256_of(self.model_path)[:16]}"
 
     def prepare(self) -> None:
-        """Resolve (and if needed create) the rewritten model file now, so that worker
-        processes receive its path instead of each hashing and rewriting the model."""
+        """Resolve (and if needed create) the rewritten model file and its front-end split
+        now, so that worker processes receive their paths instead of each making them."""
         if self._rewritten is None:
             self._rewritten = embedding_model_file(self.model_path)
+            if self.split_frontend and isinstance(self._rewritten, Path):
+                self._split = split_files(self._rewritten)
 
     def load(self):
         """Build the interpreter (once per process)."""
         return self._interpreter or self._load()
 
     def _load(self):
+        from edgebird import frontend
+
         self.prepare()
         rewritten = self._rewritten
-        if isinstance(rewritten, Path):
+        if self._split is not None:
+            cnn, consts = self._split
+            self._frontend = frontend.load(consts)
+            interp = make_interpreter(model_path=str(cnn), num_threads=self.num_threads)
+        elif isinstance(rewritten, Path):
             interp = make_interpreter(model_path=str(rewritten), num_threads=self.num_threads)
         else:
             interp = make_interpreter(model_content=rewritten, num_threads=self.num_threads)
-        inp = interp.get_input_details()[0]["index"]
-        interp.resize_tensor_input(inp, [self.batch_size, self.segment_samples])
+        inp = interp.get_input_details()[0]
+        shape = [self.batch_size, *inp["shape"][1:]] if self._split is not None \
+            else [self.batch_size, self.segment_samples]
+        interp.resize_tensor_input(inp["index"], shape)
         with quiet_native_stderr():
             interp.allocate_tensors()
+        limit_blas_threads(self.num_threads)
         outs = {d["name"]: d["index"] for d in interp.get_output_details()}
-        self._input = inp
+        self._input = inp["index"]
         self._emb_out = outs[EMBEDDING_TENSOR]
         self._logit_out = outs[LOGITS_TENSOR]
         self._interpreter = interp
@@ -201,6 +263,25 @@ class BirdNET:
         if batch.ndim != 2 or batch.shape[1] != self.segment_samples:
             raise ValueError(f"expected [n, {self.segment_samples}] samples, got {batch.shape}")
         interp = self._interpreter or self._load()
+        if self._frontend is not None:
+            batch = spectrograms(self._frontend, batch)
         embs, logits = run_fixed_batch(interp, self._input, [self._emb_out, self._logit_out],
                                        batch, self.batch_size)
         return embs, logits
+
+
+def spectrograms(fe, audio: np.ndarray) -> np.ndarray:
+    """The front end one window at a time (its float64 FFT of a batch would need 17 MB per
+    window at once)."""
+    return np.concatenate([fe(audio[i:i + 1]) for i in range(len(audio))]) if len(audio) \
+        else np.zeros((0, 96, 511, 2), dtype=np.float32)
+
+
+def limit_blas_threads(n: int) -> None:
+    """The front end's matrix products use BLAS, which would start one thread per core in
+    every worker process (each already has its core): keep it to the model's thread count."""
+    try:
+        from threadpoolctl import threadpool_limits
+    except ImportError:  # pragma: no cover - threadpoolctl comes with scikit-learn
+        return
+    threadpool_limits(limits=n, user_api="blas")
