@@ -29,6 +29,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import re
+import sys
 import threading
 import uuid
 from collections.abc import Callable, Iterator, Sequence
@@ -103,6 +104,33 @@ class _ModelCache:
 WORKER_MODELS = _ModelCache()
 
 
+_MALLOC_TUNED = False
+
+
+def tune_malloc() -> None:
+    """Undo what Dask's nanny does to glibc's allocator in its workers, for this process.
+
+    The nanny starts workers with ``MALLOC_TRIM_THRESHOLD_`` set, which also freezes glibc's
+    mmap threshold at 128 kB: every large temporary (the front end's FFT buffers, about 25 MB
+    per window) then comes from a fresh mmap and is page-faulted in anew. Measured: a file
+    took 0.65 s in a Dask worker against 0.40 s in a plain process; with these settings,
+    0.40 s. Large blocks are kept in the heap (threshold 32 MB, the most glibc allows) and
+    returned to the system past 128 MB free. A no-op where glibc is not the C library.
+    """
+    global _MALLOC_TUNED
+    if _MALLOC_TUNED:
+        return
+    _MALLOC_TUNED = True
+    try:
+        import ctypes
+
+        libc = ctypes.CDLL("libc.so.6")
+        libc.mallopt(-3, 32 * 1024 * 1024)  # M_MMAP_THRESHOLD
+        libc.mallopt(-1, 128 * 1024 * 1024)  # M_TRIM_THRESHOLD
+    except (OSError, AttributeError):  # pragma: no cover - not glibc (macOS, musl)
+        pass
+
+
 class ModelPlugin(WorkerPlugin):
     """Loads the model when a worker starts or joins, before its first file."""
 
@@ -111,6 +139,7 @@ class ModelPlugin(WorkerPlugin):
         self.name = f"edgebird-model-{model.fingerprint}"
 
     def setup(self, worker) -> None:
+        tune_malloc()
         with WORKER_MODELS.borrow(self.model):
             pass
 
@@ -118,6 +147,7 @@ class ModelPlugin(WorkerPlugin):
 def run_one(func: Callable[..., FileOutcome], path: str, rel: str, model,
             kwargs: dict) -> FileOutcome:
     """What a worker runs for one file: ``func(path, rel, model=<loaded copy>, **kwargs)``."""
+    tune_malloc()
     with WORKER_MODELS.borrow(model) as loaded:
         return func(path, rel, model=loaded, **kwargs)
 
@@ -129,8 +159,17 @@ def connect(target: DaskTarget) -> Iterator:
     from distributed import Client, LocalCluster
 
     if target.address is None:
-        cluster = LocalCluster(n_workers=target.workers, threads_per_worker=1, processes=True,
-                               dashboard_address=None, silence_logs=logging.ERROR)
+        import dask
+
+        # fork where the engine would (Linux, no threads of our own yet): the workers start
+        # in 0.1 s instead of 0.4 s (no fresh interpreter importing numpy and distributed)
+        # and stop in 0.03 s instead of 0.14 s; what a short local batch is made of.
+        method = "fork" if sys.platform.startswith("linux") and \
+            threading.active_count() == 1 else "spawn"
+        with dask.config.set({"distributed.worker.multiprocessing-method": method}):
+            cluster = LocalCluster(n_workers=target.workers, threads_per_worker=1,
+                                   processes=True, dashboard_address=None,
+                                   silence_logs=logging.ERROR)
         client = Client(cluster)
         try:
             yield client

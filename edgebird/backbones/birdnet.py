@@ -224,6 +224,7 @@ class BirdNET:
         now, so that worker processes receive their paths instead of each making them."""
         if self._rewritten is None:
             self._rewritten = embedding_model_file(self.model_path)
+            self._split = None
             if self.split_frontend and isinstance(self._rewritten, Path):
                 self._split = split_files(self._rewritten)
 
