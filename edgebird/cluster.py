@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import os
 import re
 import sys
 import threading
@@ -210,9 +211,11 @@ def map_files(target: DaskTarget, func: Callable[..., FileOutcome],
         [shared] = client.scatter([(model, kwargs)], broadcast=True, hash=False)
         run = uuid.uuid4().hex[:8]
         futures, where = [], {}
+        # largest files first (higher priority runs first), so no worker is left with a long
+        # file while the others idle at the end: the local engine's largest-units-first
         for i, (path, rel) in enumerate(files):
             fut = client.submit(_run_shared, func, str(path), rel, shared, pure=False,
-                                key=f"edgebird-{run}-{i:06d}")
+                                key=f"edgebird-{run}-{i:06d}", priority=_size(path))
             futures.append(fut)
             where[fut.key] = (str(path), rel)
         with tqdm(total=len(files), unit="file", disable=not progress, desc=desc,
@@ -226,6 +229,13 @@ def map_files(target: DaskTarget, func: Callable[..., FileOutcome],
                                           f"failed on the cluster: {type(exc).__name__}: {exc}")
                 bar.update(1)
                 yield outcome
+
+
+def _size(path: Path) -> int:
+    try:
+        return os.path.getsize(path)
+    except OSError:
+        return 0
 
 
 def _run_shared(func: Callable[..., FileOutcome], path: str, rel: str,
