@@ -548,14 +548,11 @@ def analyze_files(
         done = _run_on_dask(dask, files, out, plan, model, engine, log, summary, progress)
     else:
         batch = _Batch(out, plan, engine, model, log, summary, notify, cancel)
+        all_done = settings.skip_existing and all(
+            all(p.is_file() for p in result_paths(out, rel, settings.rtypes).values())
+            for _, rel in files)
         try:
-            if files and not (settings.skip_existing and all(
-                    all(p.is_file() for p in result_paths(out, rel, settings.rtypes).values())
-                    for _, rel in files)):
-                batch.start_workers(len(files))
-            for path, rel in files:
-                batch.plan_file(path, rel)
-            batch.execute(progress)
+            batch.run_files(files, batch.plan_file, progress, start_workers=not all_done)
         finally:
             batch.close()
         done = batch.done

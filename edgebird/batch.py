@@ -117,6 +117,16 @@ class FileBatch:
         if not job.parts_left:
             self.on_done(job)
 
+    def run_files(self, files: list[tuple[Path, str]], plan: Callable[[Path, str], None],
+                  progress: bool, start_workers: bool = True) -> None:
+        """The local batch: workers started (unless told there is nothing to do), each file
+        planned by ``plan`` (which calls ``add``), then everything executed."""
+        if files and start_workers:
+            self.start_workers(len(files))
+        for path, rel in files:
+            plan(path, rel)
+        self.execute(progress)
+
     def execute(self, progress: bool) -> None:
         from tqdm import tqdm
 

@@ -212,11 +212,7 @@ def embed_files(
         if dask:
             _run_on_dask(dask, files, out, run, progress)
         else:
-            if files:
-                run.start_workers(len(files))
-            for path, rel in files:
-                run.plan(path, rel)
-            run.execute(progress)
+            run.run_files(files, run.plan, progress)
     finally:
         run.close()
     run.summary.failed = list(log.errors)
