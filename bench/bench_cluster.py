@@ -118,7 +118,9 @@ def render(info: dict, cases: list[Case], runs: int) -> str:
         f"`--dask local:2` {f_dask.wall:.2f} s (scheduler and 2 worker processes started, "
         "model loaded in each by the plugin, cluster shut down).",
         f"- Per-file overhead of Dask (40 x 3-s files, past the fixed cost, minus the same "
-        f"files' cost in the local engine; it includes the padding of each one-window file to a full batch, which the local engine avoids by batching windows across files): {1000 * overhead:.0f} ms per file; a 60-s file "
+        "files' cost in the local engine; it includes the padding of each one-window file "
+        "to a full batch, which the local engine avoids by batching windows across files): "
+        f"{1000 * overhead:.0f} ms per file; a 60-s file "
         f"costs {1000 * per_file_compute * 2:.0f} ms of one worker here.",
         "",
         "Extrapolation: wall(W workers, F files) ~ fixed + F x (t_file / W + overhead), with "
