@@ -208,6 +208,12 @@ def model_file_name(model: EmbeddingModel) -> str:
     return Path(path).name if path else model.name
 
 
+def finished(paths: dict[str, Path], settings: AnalyzeSettings) -> bool:
+    """Skip-existing: a file is done when every one of its result files exists (they are only
+    ever written whole)."""
+    return settings.skip_existing and all(p.is_file() for p in paths.values())
+
+
 def result_paths(out: Path, rel: str, rtypes: Sequence[str]) -> dict[str, Path]:
     """Per-file result files mirror the input tree: ``out/<rel without extension><suffix>``."""
     stem = os.path.splitext(rel)[0]
@@ -274,7 +280,7 @@ def process_file(path: str | os.PathLike, rel: str, out: str | os.PathLike, plan
     unit a cluster scheduler maps (``cluster.py``). Never raises for a bad file."""
     path_s = str(path)
     paths = result_paths(Path(out), rel, plan.settings.rtypes)
-    if plan.settings.skip_existing and all(p.is_file() for p in paths.values()):
+    if finished(paths, plan.settings):
         return FileOutcome(rel, path_s, "skipped", "results exist")
     result = None
 
@@ -351,7 +357,7 @@ class _Batch(FileBatch):
 
     def plan_file(self, path: Path, rel: str) -> None:
         paths = result_paths(self.out, rel, self.plan.settings.rtypes)
-        if self.plan.settings.skip_existing and all(p.is_file() for p in paths.values()):
+        if finished(paths, self.plan.settings):
             self.summary.skipped += 1
             self.done.append((rel, path, paths))
             self.notify(rel, "skipped", "results exist")
@@ -448,7 +454,7 @@ def _run_on_dask(spec: str, files: list[tuple[Path, str]], out: Path, plan: Plan
     done, todo = [], []
     for path, rel in files:
         paths = result_paths(out, rel, plan.settings.rtypes)
-        if plan.settings.skip_existing and all(p.is_file() for p in paths.values()):
+        if finished(paths, plan.settings):
             summary.skipped += 1
             done.append((rel, path, paths))
         else:
@@ -548,9 +554,8 @@ def analyze_files(
         done = _run_on_dask(dask, files, out, plan, model, engine, log, summary, progress)
     else:
         batch = _Batch(out, plan, engine, model, log, summary, notify, cancel)
-        all_done = settings.skip_existing and all(
-            all(p.is_file() for p in result_paths(out, rel, settings.rtypes).values())
-            for _, rel in files)
+        all_done = all(finished(result_paths(out, rel, settings.rtypes), settings)
+                       for _, rel in files)
         try:
             batch.run_files(files, batch.plan_file, progress, start_workers=not all_done)
         finally:

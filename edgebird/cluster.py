@@ -145,14 +145,6 @@ class ModelPlugin(WorkerPlugin):
             pass
 
 
-def run_one(func: Callable[..., FileOutcome], path: str, rel: str, model,
-            kwargs: dict) -> FileOutcome:
-    """What a worker runs for one file: ``func(path, rel, model=<loaded copy>, **kwargs)``."""
-    tune_malloc()
-    with WORKER_MODELS.borrow(model) as loaded:
-        return func(path, rel, model=loaded, **kwargs)
-
-
 @contextlib.contextmanager
 def connect(target: DaskTarget) -> Iterator:
     """A client for ``target``; a LocalCluster is started (and stopped) here. Workers of a
@@ -240,5 +232,9 @@ def _size(path: Path) -> int:
 
 def _run_shared(func: Callable[..., FileOutcome], path: str, rel: str,
                 shared: tuple) -> FileOutcome:
+    """What a worker runs for one file: ``func(path, rel, model=<loaded copy>, **kwargs)``,
+    with ``shared = (model, kwargs)`` sent to every worker once."""
     model, kwargs = shared
-    return run_one(func, path, rel, model, kwargs)
+    tune_malloc()
+    with WORKER_MODELS.borrow(model) as loaded:
+        return func(path, rel, model=loaded, **kwargs)

@@ -140,8 +140,8 @@ def parse(buf: bytes) -> tuple[FrontEnd, bytes] | None:
     scale = shift = None
     for i in (producer - 1, producer):
         op = sg.operators[i]
-        c = next((_const(model, sg, int(t)) for t in op.inputs
-                  if int(t) >= 0 and _const(model, sg, int(t)) is not None), None)
+        consts = (_const(model, sg, int(t)) for t in op.inputs if int(t) >= 0)
+        c = next((v for v in consts if v is not None), None)
         if code[i] == _MUL:
             scale = c
         elif code[i] == _ADD:

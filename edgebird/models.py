@@ -211,8 +211,7 @@ class StandaloneModel(_Classifier):
         itself (``frontend.py``), when the model has that front end and the split checks out;
         otherwise the whole model runs in the interpreter."""
         if self._interpreter is None:
-            from edgebird import frontend
-            from edgebird.backbones.birdnet import limit_blas_threads, split_files
+            from edgebird.backbones.birdnet import split_files, split_interpreter
 
             split = split_files(self.files.model) if self.split_frontend else None
             if split is None:
@@ -220,15 +219,9 @@ class StandaloneModel(_Classifier):
                 self._interpreter, self._input, self._output = _fixed_batch_interpreter(
                     self.files, self.batch_size, self.num_threads)
             else:
-                self._frontend = frontend.load(split[1])
-                interp = make_interpreter(model_path=str(split[0]),
-                                          num_threads=self.num_threads)
-                inp = interp.get_input_details()[0]
-                interp.resize_tensor_input(inp["index"], [self.batch_size, *inp["shape"][1:]])
-                with quiet_native_stderr():
-                    interp.allocate_tensors()
-                limit_blas_threads(self.num_threads)
-                self._input, self._output = inp["index"], interp.get_output_details()[0]["index"]
+                interp, self._input, self._frontend = split_interpreter(
+                    split, self.batch_size, self.num_threads)
+                self._output = interp.get_output_details()[0]["index"]
                 self._interpreter = interp
         return self._interpreter
 

@@ -233,27 +233,18 @@ class BirdNET:
         return self._interpreter or self._load()
 
     def _load(self):
-        from edgebird import frontend
-
         self.prepare()
-        rewritten = self._rewritten
         if self._split is not None:
-            cnn, consts = self._split
-            self._frontend = frontend.load(consts)
-            interp = make_interpreter(model_path=str(cnn), num_threads=self.num_threads)
-        elif isinstance(rewritten, Path):
-            interp = make_interpreter(model_path=str(rewritten), num_threads=self.num_threads)
+            interp, inp, self._frontend = split_interpreter(self._split, self.batch_size,
+                                                            self.num_threads)
         else:
-            interp = make_interpreter(model_content=rewritten, num_threads=self.num_threads)
-        inp = interp.get_input_details()[0]
-        shape = [self.batch_size, *inp["shape"][1:]] if self._split is not None \
-            else [self.batch_size, self.segment_samples]
-        interp.resize_tensor_input(inp["index"], shape)
-        with quiet_native_stderr():
-            interp.allocate_tensors()
-        limit_blas_threads(self.num_threads)
+            rewritten = self._rewritten
+            interp = make_interpreter(model_path=str(rewritten), num_threads=self.num_threads) \
+                if isinstance(rewritten, Path) else \
+                make_interpreter(model_content=rewritten, num_threads=self.num_threads)
+            inp = fixed_batch(interp, self.batch_size)
         outs = {d["name"]: d["index"] for d in interp.get_output_details()}
-        self._input = inp["index"]
+        self._input = inp
         self._emb_out = outs[EMBEDDING_TENSOR]
         self._logit_out = outs[LOGITS_TENSOR]
         self._interpreter = interp
@@ -269,6 +260,27 @@ class BirdNET:
         embs, logits = run_fixed_batch(interp, self._input, [self._emb_out, self._logit_out],
                                        batch, self.batch_size)
         return embs, logits
+
+
+def fixed_batch(interp, batch_size: int) -> int:
+    """Resize the interpreter's input to ``batch_size`` rows once and allocate; its index."""
+    inp = interp.get_input_details()[0]
+    interp.resize_tensor_input(inp["index"], [batch_size, *inp["shape"][1:]])
+    with quiet_native_stderr():
+        interp.allocate_tensors()
+    return inp["index"]
+
+
+def split_interpreter(split: tuple[Path, Path], batch_size: int, num_threads: int):
+    """``(interpreter, input index, front end)`` for a model split by ``split_files``: the
+    CNN part at a fixed batch, BLAS held to the model's threads."""
+    from edgebird import frontend
+
+    cnn, consts = split
+    interp = make_interpreter(model_path=str(cnn), num_threads=num_threads)
+    inp = fixed_batch(interp, batch_size)
+    limit_blas_threads(num_threads)
+    return interp, inp, frontend.load(consts)
 
 
 def spectrograms(fe, audio: np.ndarray) -> np.ndarray:
