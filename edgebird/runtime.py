@@ -34,14 +34,22 @@ def make_interpreter(
     model_content: bytes | None = None,
     num_threads: int = 1,
     xnnpack: bool = True,
+    preserve_all_tensors: bool = False,
 ) -> Any:
-    """An interpreter with XNNPACK on (default) or the plain built-in kernels."""
+    """An interpreter with XNNPACK on (default) or the plain built-in kernels.
+
+    ``preserve_all_tensors`` (with XNNPACK off) keeps every intermediate tensor readable by
+    index after ``invoke``; otherwise the memory planner reuses their memory for later tensors
+    and reading one gives another tensor's values without any error. For checks only: it
+    costs memory."""
     module = _interpreter_module()
     kwargs: dict[str, Any] = {"num_threads": num_threads}
     if not xnnpack:
         kwargs["experimental_op_resolver_type"] = (
             module.OpResolverType.BUILTIN_WITHOUT_DEFAULT_DELEGATES
         )
+    if preserve_all_tensors:
+        kwargs["experimental_preserve_all_tensors"] = True
     if model_content is not None:
         return module.Interpreter(model_content=model_content, **kwargs)
     return module.Interpreter(model_path=model_path, **kwargs)

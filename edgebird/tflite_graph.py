@@ -8,6 +8,8 @@ reuses this module to append a trained head after the embedding tensor.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import flatbuffers
 from ai_edge_litert import schema_py_generated as schema
 
@@ -38,9 +40,55 @@ def tensor_index(model: schema.ModelT, name: str, subgraph: int = 0) -> int:
     try:
         return names.index(name)
     except ValueError:
-        close = [n for n in names if name.split("/")[-1].lower() in n.lower()][:5]
-        hint = f" (similar: {', '.join(close)})" if close else ""
-        raise KeyError(f"no tensor named {name!r} in the model{hint}") from None
+        raise missing_tensor(name, names) from None
+
+
+def missing_tensor(name: str, names: list[str]) -> KeyError:
+    """The error for a tensor name the model does not have, naming up to five similar ones
+    (closest spellings, else the same last path component), since BirdNET's names are long
+    and easy to mistype."""
+    import difflib
+
+    lower = {n.lower(): n for n in names}
+    close = [lower[n] for n in difflib.get_close_matches(name.lower(), lower, n=5, cutoff=0.8)] \
+        or [n for n in names if name.split("/")[-1].lower() in n.lower()][:5]
+    hint = f" (similar: {', '.join(close)})" if close else ""
+    return KeyError(f"no tensor named {name!r} in the model{hint}")
+
+
+@dataclass(frozen=True)
+class TensorInfo:
+    """What the file says about one tensor, without its data."""
+
+    name: str
+    #: the shape signature when the file has one (-1 = sized at run time), else the shape
+    shape: tuple[int, ...]
+    is_float32: bool
+    #: index of the operator that writes it; -1 for graph inputs and constants (weights)
+    producer: int
+
+
+def tensor_table(buf: bytes, subgraph: int = 0) -> list[TensorInfo]:
+    """Every tensor's name, shape and producing operator, read from the flatbuffer directly:
+    unlike ``read_model`` this copies none of the weights (BirdNET: 8 ms instead of 36 ms and
+    no second 52 MB in memory), so it is cheap enough to run when a backbone is built."""
+    if len(buf) < 8 or buf[4:8] != FILE_IDENTIFIER:
+        raise ValueError("not a TFLite model (the file does not carry the 'TFL3' identifier)")
+    sg = schema.Model.GetRootAsModel(buf, 0).Subgraphs(subgraph)
+    producer: dict[int, int] = {}
+    for i in range(sg.OperatorsLength()):
+        op = sg.Operators(i)
+        for t in op.OutputsAsNumpy() if op.OutputsLength() else ():
+            producer[int(t)] = i
+    table = []
+    for i in range(sg.TensorsLength()):
+        t = sg.Tensors(i)
+        shape = t.ShapeSignatureAsNumpy() if t.ShapeSignatureLength() else t.ShapeAsNumpy()
+        dims = tuple(int(d) for d in shape) if t.ShapeLength() or t.ShapeSignatureLength() \
+            else ()
+        table.append(TensorInfo(t.Name().decode(), dims, t.Type() == schema.TensorType.FLOAT32,
+                                producer.get(i, -1)))
+    return table
 
 
 def add_outputs(buf: bytes, names: list[str], subgraph: int = 0) -> bytes:

@@ -306,20 +306,9 @@ def _with(f: Features, negatives: Features | None) -> tuple[np.ndarray, np.ndarr
 # -- the baseline -------------------------------------------------------------------------------
 def logistic_baseline(x_tr: np.ndarray, y_tr: np.ndarray, x_te: np.ndarray) -> np.ndarray:
     """One-vs-rest logistic regression on standardised embeddings: is the head worth it?"""
-    from sklearn.linear_model import LogisticRegression
-    from sklearn.preprocessing import StandardScaler
+    from edgebird.heads import LogisticHead
 
-    scaler = StandardScaler().fit(x_tr)
-    a, b = scaler.transform(x_tr), scaler.transform(x_te)
-    out = np.zeros((len(x_te), y_tr.shape[1]))
-    for c in range(y_tr.shape[1]):
-        yc = y_tr[:, c] > 0.5
-        if yc.all() or not yc.any():
-            out[:, c] = float(yc.all())
-            continue
-        clf = LogisticRegression(C=0.1, max_iter=2000).fit(a, yc)
-        out[:, c] = clf.predict_proba(b)[:, 1]
-    return out
+    return LogisticHead(balanced=False).fit(x_tr, y_tr).scores(x_te)
 
 
 # -- the whole procedure ------------------------------------------------------------------------

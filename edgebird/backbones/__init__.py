@@ -38,10 +38,30 @@ class EmbeddingModel(Protocol):
     def embed(self, batch: np.ndarray) -> tuple[np.ndarray, np.ndarray]: ...
 
 
+#: Backbone names ``get_backbone`` knows, with what each is.
+BACKBONES = {
+    "birdnet": "BirdNET V2.4's embedding (model/GLOBAL_AVG_POOL/Mean, 1,024 values)",
+    "birdnet-fusion": "pooled activations of several BirdNET layers, concatenated "
+                      "(backbones/birdnet.py: FUSION_LAYERS)",
+    "handcrafted": "log-mel and MFCC statistics (librosa): the no-pretraining baseline",
+}
+
+
 def get_backbone(name: str = "birdnet", **kwargs) -> EmbeddingModel:
-    """Build a backbone by name (``birdnet``)."""
+    """Build a backbone by name (one of ``BACKBONES``)."""
     if name in ("birdnet", "birdnet-v2.4"):
         from edgebird.backbones.birdnet import BirdNET
 
         return BirdNET(**kwargs)
-    raise ValueError(f"unknown backbone {name!r}; available: birdnet")
+    if name == "birdnet-fusion":
+        from edgebird.backbones.birdnet import FUSION_LAYERS, BirdNET
+
+        kwargs.setdefault("layers", FUSION_LAYERS)
+        return BirdNET(**kwargs)
+    if name == "handcrafted":
+        from edgebird.backbones.handcrafted import HandcraftedFeatures
+
+        kwargs.pop("batch_size", None)  # no interpreter: nothing to batch
+        kwargs.pop("num_threads", None)
+        return HandcraftedFeatures(**kwargs)
+    raise ValueError(f"unknown backbone {name!r}; available: {', '.join(BACKBONES)}")
