@@ -337,8 +337,8 @@ def _add_experiment_parsers(sub) -> None:
         g = q.add_argument_group("pseudo-labelling")
         g.add_argument("--unlabelled", metavar="DIR",
                        help="your unlabelled recordings, added to the pool (every window)")
-        g.add_argument("--pseudo-shots", type=int, default=4,
-                       help="labelled windows per class (default 4)")
+        g.add_argument("--pseudo-shots", type=int, default=2,
+                       help="labelled windows per class (default 2)")
         g.add_argument("--rounds", type=int, default=3, help="default 3")
         g.add_argument("--threshold", type=float, default=0.9,
                        help="score a window needs to be pseudo-labelled (default 0.9)")

@@ -324,7 +324,9 @@ def curve_experiment(data: str | os.PathLike, out: str | os.PathLike,
     exp = _load(data, [b for b, _ in pairs], s, o, echo)
     result = run_curve(exp, pairs, s, echo)
     lines = _write_curve(result, out, f"{Path(data).name}: learning curves")
-    return rep.write_markdown(out / "curve.md", "Learning curves", _intro(exp, str(data), o.audio),
+    return rep.write_markdown(out / "curve.md", "Learning curves",
+                              _intro(exp, str(data), o.audio) + [
+                                  "", "![learning curves](learning_curve.png)"],
                               [lines, rep.protocol_lines()])
 
 
@@ -355,8 +357,8 @@ def report_experiment(data: str | os.PathLike, out: str | os.PathLike,
                       pairs: Sequence[tuple[str, str]] = REPORT_PAIRS,
                       echo: Callable[[str], None] = print) -> Path:
     """``edgebird experiment report``: the standard comparisons (``REPORT_PAIRS``, then
-    pseudo-labelling on BirdNET + logreg) into ``out/EXPERIMENTS.md`` with its CSVs and
-    plot. Returns EXPERIMENTS.md."""
+    pseudo-labelling on BirdNET + logreg) into ``out/EXPERIMENTS.md``, its CSVs and plot in
+    ``out/experiments/``. Returns EXPERIMENTS.md."""
     import platform
 
     from edgebird import __version__
@@ -366,17 +368,20 @@ def report_experiment(data: str | os.PathLike, out: str | os.PathLike,
     out = Path(out)
     exp = _load(data, [b for b, _ in pairs], s, o, echo)
     curve = run_curve(exp, pairs, s, echo)
-    curve_lines = _write_curve(curve, out, f"{Path(data).name}: learning curves")
+    files = out / "experiments"  # beside EXPERIMENTS.md, so `-o docs` keeps docs/ tidy
+    curve_lines = _write_curve(curve, files, f"{Path(data).name}: learning curves")
     pool = unlabelled_pool(unlabelled, exp, "birdnet", o.audio, o.engine, o.progress, echo) \
         if unlabelled else None
     pseudo = run_pseudo(exp, "birdnet", "logreg", ps, s, pool, echo=echo)
-    pseudo_lines = _write_pseudo(pseudo, out)
+    pseudo_lines = _write_pseudo(pseudo, files)
     total = time.perf_counter() - t0
     intro = _intro(exp, str(data), o.audio) + [
         "", f"Made by `edgebird experiment report` (edgebird {__version__}, Python "
         f"{platform.python_version()}, {eng.available_cores()} cores) in {total:.0f} s; "
         f"seed {s.seed}. Every number below is computed by that command; rerun it to "
-        "reproduce them. Plot: `learning_curve.png`; every fit: `curve_runs.csv`, "
-        "`pseudo_runs.csv`."]
+        "reproduce them. Every fit is in `experiments/curve_runs.csv` and "
+        "`experiments/pseudo_runs.csv`.", "",
+        "![learning curves](experiments/learning_curve.png)"]
     return rep.write_markdown(out / "EXPERIMENTS.md", "edgebird experiments", intro,
-                              [curve_lines, pseudo_lines, rep.protocol_lines()])
+                              [rep.findings(curve.rows, pseudo), curve_lines, pseudo_lines,
+                               rep.protocol_lines()])

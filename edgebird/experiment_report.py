@@ -94,7 +94,7 @@ def curve_tables(summary: Sequence[dict], shots: Sequence[int]) -> list[str]:
     largest shot count and at 1-5 shots."""
     combos = list(dict.fromkeys((r["backbone"], r["head"]) for r in summary))
     at = {(r["backbone"], r["head"], r["shots"]): r for r in summary}
-    lines = ["| backbone | head | " + " | ".join(f"{k} shots" for k in shots) + " |",
+    lines = ["| backbone | head | " + " | ".join(f"k={k}" for k in shots) + " |",
              "|---|---|" + "--:|" * len(shots)]
     for b, h in combos:
         cells = [_ci(at[b, h, k], "f1") if (b, h, k) in at else "" for k in shots]
@@ -148,6 +148,45 @@ def standard_comparisons(rows: Sequence[dict]) -> list[tuple[str, dict, dict]]:
                {"backbone": "birdnet", "head": "dense"}))
     return [(label, a, b) for label, a, b in qs
             if (a["backbone"], a["head"]) in have and (b["backbone"], b["head"]) in have]
+
+
+def findings(curve_rows: Sequence[dict], pseudo=None) -> list[str]:
+    """The headline answers, computed: each standard comparison's verdict by shot count, the
+    false positives at the largest shot count, and what pseudo-labelling changed."""
+    lines = ["## Findings (computed from the tables below)", ""]
+    for label, a, b in standard_comparisons(curve_rows):
+        by = {}
+        for d in paired_difference(curve_rows, a, b):
+            by.setdefault(verdict(d), []).append(f"{d['shots']}")
+        parts = [f"{v} at k = {', '.join(ks)}" for v, ks in by.items()]
+        lines.append(f"- {label}, macro F1: " + "; ".join(parts) + ".")
+    summary = summarise(curve_rows)
+    top = max(r["shots"] for r in summary)
+    at_top = sorted((r for r in summary if r["shots"] == top), key=lambda r: -r["f1"])
+    if at_top:
+        best = at_top[0]
+        worst_fp = max(at_top, key=lambda r: r["unseen_fp"])
+        lines.append(f"- At k = {top}: best macro F1 {best['f1']:.3f} ({best['backbone']} + "
+                     f"{best['head']}); unseen-species false positives range "
+                     f"{min(r['unseen_fp'] for r in at_top):.2f} to {worst_fp['unseen_fp']:.2f} "
+                     f"({worst_fp['backbone']} + {worst_fp['head']}); noise false positives at "
+                     f"most {max(r['noise_fp'] for r in at_top):.3f}.")
+    if pseudo is not None:
+        s = pseudo.settings
+        for w in s.pos_weights:
+            (d,) = paired_difference(pseudo.rows, {"pos_weight": w, "round": s.rounds},
+                                     {"pos_weight": w, "round": 0}, "f1", by=()) or [None]
+            if d is None:
+                continue
+            last = [r for r in pseudo.rows if r["pos_weight"] == w and r["round"] == s.rounds]
+            prec = [r["pseudo_precision"] for r in last if np.isfinite(r["pseudo_precision"])]
+            lines.append(f"- Pseudo-labelling ({pseudo.head}, positive weight {w:g}, "
+                         f"{s.shots} labelled windows per class): macro F1 {d['diff']:+.3f} "
+                         f"after {s.rounds} rounds, {verdict(d)}; "
+                         f"{np.mean([r['pseudo_labels'] for r in last]):.1f} pseudo labels, "
+                         f"{np.mean(prec) if prec else float('nan'):.0%} of those checkable "
+                         "right.")
+    return lines
 
 
 def curve_section(result, title: str = "Learning curves") -> tuple[list[str], list[dict]]:

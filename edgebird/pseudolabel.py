@@ -28,7 +28,7 @@ from edgebird.heads import Head
 
 @dataclass(frozen=True)
 class PseudoSettings:
-    shots: int = 4
+    shots: int = 2
     rounds: int = 3
     threshold: float = 0.9
     cap: int = 10

@@ -273,9 +273,11 @@ def test_experiment_commands_end_to_end(tmp_path):
                  "--shots", "1", "2", "--rounds", "1", "--pseudo-shots", "1", *common]) == 0
     text = (tmp_path / "r" / "EXPERIMENTS.md").read_text()
     for expected in ("birdnet-fusion", "handcrafted", "dense-mixup", "Pseudo-labelling",
-                     "fusion vs final embedding", "BirdNET vs hand-crafted", "Protocol"):
+                     "fusion vs final embedding", "BirdNET vs hand-crafted", "Protocol",
+                     "Findings", "experiments/learning_curve.png"):
         assert expected in text
-    summary = list(csv.DictReader(open(tmp_path / "r" / "curve_summary.csv")))
+    assert (tmp_path / "r" / "experiments" / "learning_curve.png").is_file()
+    summary = list(csv.DictReader(open(tmp_path / "r" / "experiments" / "curve_summary.csv")))
     f1 = {(r["backbone"], r["head"], r["shots"]): float(r["f1"]) for r in summary}
     assert f1["birdnet", "logreg", "2"] > 0.6  # four clearly different synthetic songs
     # a second run is a cache hit for every backbone

@@ -2,7 +2,8 @@
 
 The no-pretraining baseline of the research comparison "pretrained vs hand-crafted
 features": it plugs into the same engine, store and training code as BirdNET, so the
-comparison is one flag (``--backbone handcrafted``) and differs only in the features.
+comparison is one flag (``edgebird experiment curve --backbones handcrafted``) and differs
+only in the features.
 
 Every window is summarised on its own (no statistic is shared across a batch), so a window's
 features depend only on its samples: the engine may batch windows from different files and
