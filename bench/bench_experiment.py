@@ -59,9 +59,11 @@ def run(case: Case, data: Path) -> be.ProcessRun:
         shutil.rmtree(store, ignore_errors=True)
     out = OUT / "results" / case.name.replace(" ", "_")
     shutil.rmtree(out, ignore_errors=True)
-    cmd = [sys.executable, "-m", "edgebird", *case.args, str(data), "-q", "--store", str(store),
-           "-o", str(out)] if case.args[0] == "experiment" else \
-        [sys.executable, "-m", "edgebird", *case.args, str(data), "-q", "-o", str(store)]
+    command, options = case.args[:2 if case.args[0] == "experiment" else 1], case.args[2:] \
+        if case.args[0] == "experiment" else case.args[1:]
+    cmd = [sys.executable, "-m", "edgebird", *command, str(data), *options, "-q"]
+    cmd += ["--store", str(store), "-o", str(out)] if command[0] == "experiment" else \
+        ["-o", str(store)]
     return be.run_process(cmd)
 
 

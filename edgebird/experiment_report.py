@@ -70,8 +70,11 @@ def plot_curve(summary: Sequence[dict], path: Path, title: str = "") -> Path:
             ok = np.isfinite(lo)
             if ok.any():
                 ax.fill_between(np.array(k)[ok], lo[ok], hi[ok], color=cmap(i % 20), alpha=0.12)
+    shots = sorted({r["shots"] for r in summary})
     for ax, metric in zip(axes, ("f1", "auprc"), strict=True):
         ax.set_xscale("log", base=2)
+        ax.set_xticks(shots, [str(k) for k in shots])
+        ax.minorticks_off()
         ax.set_xlabel("training windows per class (shots)")
         ax.set_ylabel(f"{METRIC_NAMES[metric]} on held-out recordings")
         ax.set_ylim(0, 1.02)
@@ -173,6 +176,15 @@ def findings(curve_rows: Sequence[dict], pseudo=None) -> list[str]:
                      f"most {max(r['noise_fp'] for r in at_top):.3f}.")
     if pseudo is not None:
         s = pseudo.settings
+        base = sorted((r for r in summarise(pseudo.rows, ("pos_weight", "round"))
+                       if r["round"] == 0), key=lambda r: r["pos_weight"])
+        if len(base) > 1:
+            lines.append(
+                f"- Loss weighting alone ({pseudo.head}, {s.shots} labelled windows per class, "
+                "no pseudo labels), positive weight -> sensitivity / specificity / unseen-"
+                "species FP: " + "; ".join(
+                    f"{r['pos_weight']:g} -> {r['sensitivity']:.3f} / {r['specificity']:.3f}"
+                    f" / {r['unseen_fp']:.3f}" for r in base) + ".")
         for w in s.pos_weights:
             (d,) = paired_difference(pseudo.rows, {"pos_weight": w, "round": s.rounds},
                                      {"pos_weight": w, "round": 0}, "f1", by=()) or [None]

@@ -81,64 +81,71 @@ def _class_weight(yc: np.ndarray, pos_weight: float, balanced: bool) -> dict | N
 
 
 @dataclass
-class LogisticHead:
-    """One-vs-rest logistic regression (L2, ``C``) on standardised features."""
+class _OneVsRest:
+    """One binary scikit-learn model per class on standardised features; subclasses say which
+    model (``_estimator``) and how it scores (``_score``)."""
 
-    C: float = 0.1
     pos_weight: float = 1.0
     balanced: bool = True
-    name: str = "logreg"
     _scaler: object = field(default=None, repr=False)
     _models: list = field(default_factory=list, repr=False)
 
-    def fit(self, x, y, sample_weight=None) -> LogisticHead:
-        from sklearn.linear_model import LogisticRegression
+    def _estimator(self, class_weight: dict | None):
+        raise NotImplementedError
 
+    def _score(self, model, a: np.ndarray) -> np.ndarray:
+        raise NotImplementedError
+
+    def fit(self, x, y, sample_weight=None):
         self._scaler = _standardise(x)
         a = self._scaler.transform(x)
-        self._models = _per_class(y, lambda yc: LogisticRegression(
-            C=self.C, max_iter=2000,
-            class_weight=_class_weight(yc, self.pos_weight, self.balanced)).fit(
+        self._models = _per_class(y, lambda yc: self._estimator(
+            _class_weight(yc, self.pos_weight, self.balanced)).fit(
                 a, yc, sample_weight=sample_weight))
         return self
 
     def scores(self, x) -> np.ndarray:
         a = self._scaler.transform(x)
-        return np.stack([np.full(len(a), m) if isinstance(m, float) else m.predict_proba(a)[:, 1]
+        return np.stack([np.full(len(a), m) if isinstance(m, float) else self._score(m, a)
                          for m in self._models], axis=1)
 
 
 @dataclass
-class SVMHead:
-    """One-vs-rest SVM (``kernel`` linear or rbf, ``C``) on standardised features."""
+class LogisticHead(_OneVsRest):
+    """One-vs-rest logistic regression (L2, ``C``); scores are its probabilities."""
+
+    C: float = 0.1
+    name: str = "logreg"
+
+    def _estimator(self, class_weight):
+        from sklearn.linear_model import LogisticRegression
+
+        return LogisticRegression(C=self.C, max_iter=2000, class_weight=class_weight)
+
+    def _score(self, model, a):
+        return model.predict_proba(a)[:, 1]
+
+
+@dataclass
+class SVMHead(_OneVsRest):
+    """One-vs-rest SVM (``kernel`` linear or rbf, ``C``); scores are
+    ``sigmoid(decision_function)``."""
 
     kernel: str = "linear"
     C: float = 1.0
-    pos_weight: float = 1.0
-    balanced: bool = True
     name: str = "svm-linear"
-    _scaler: object = field(default=None, repr=False)
-    _models: list = field(default_factory=list, repr=False)
 
     def __post_init__(self) -> None:
         if self.kernel not in ("linear", "rbf"):
             raise ValueError("SVM kernel must be linear or rbf")
 
-    def fit(self, x, y, sample_weight=None) -> SVMHead:
+    def _estimator(self, class_weight):
         from sklearn.svm import SVC
 
-        self._scaler = _standardise(x)
-        a = self._scaler.transform(x)
-        self._models = _per_class(y, lambda yc: SVC(
-            kernel=self.kernel, C=self.C, gamma="scale",
-            class_weight=_class_weight(yc, self.pos_weight, self.balanced)).fit(
-                a, yc, sample_weight=sample_weight))
-        return self
+        return SVC(kernel=self.kernel, C=self.C, gamma="scale", class_weight=class_weight)
 
-    def scores(self, x) -> np.ndarray:
-        a = self._scaler.transform(x)
-        return np.stack([np.full(len(a), m) if isinstance(m, float)
-                         else sigmoid(m.decision_function(a)) for m in self._models], axis=1)
+    def _score(self, model, a):
+        return sigmoid(model.decision_function(a))
 
 
 def _unit(x: np.ndarray) -> np.ndarray:

@@ -286,6 +286,30 @@ def test_experiment_commands_end_to_end(tmp_path):
                  "birdnet-fusion", *common]) == 0
 
 
+def test_pseudo_command_with_an_unlabelled_folder(tmp_path):
+    """The user's own unlabelled recordings join the pool (every window, truth unknown)."""
+    import csv
+
+    from edgebird.cli import main
+    from edgebird.synth import write_dataset
+
+    write_dataset(tmp_path / "data", clips_per_class=3, seconds=6.0, seed=2)
+    write_dataset(tmp_path / "field", clips_per_class=2, seconds=9.0, seed=3,
+                  noise_folder=False)
+    (tmp_path / "field" / "broken.wav").write_bytes(b"RIFF not audio")
+    assert main(["experiment", "pseudo", str(tmp_path / "data"), "-o", str(tmp_path / "p"),
+                 "--unlabelled", str(tmp_path / "field"), "--store", str(tmp_path / "store"),
+                 "--repeats", "2", "--rounds", "2", "--pseudo-shots", "1", "--threshold",
+                 "0.6", "--pos-weight", "1", "2", "-q", "--workers", "1"]) == 0
+    rows = list(csv.DictReader(open(tmp_path / "p" / "pseudo_runs.csv")))
+    assert len(rows) == 2 * 2 * 3  # weights x repeats x rounds 0..2
+    text = (tmp_path / "p" / "pseudo.md").read_text()
+    assert "unlabelled recordings" in text  # 4 songs x 2 clips x 3 windows in the pool
+    assert any(int(r["pseudo_labels"]) > int(r["pseudo_known"]) for r in rows), \
+        "some pseudo labels should come from the unlabelled folder (truth unknown)"
+    assert "broken.wav" in (tmp_path / "store" / "error_log.txt").read_text()
+
+
 def test_experiment_errors_are_clear(tmp_path, capsys):
     from edgebird.cli import main
     from edgebird.synth import write_dataset
