@@ -311,7 +311,8 @@ class BirdNET:
 
     ``batch_size`` fixes the interpreter's input shape once (re-allocating on every new shape
     is slow); a shorter batch is zero-padded. With one thread per process, batch size barely
-    changes speed but memory grows with it (about 20 MB per extra window), hence 4.
+    changes speed but memory grows with it (about 20 MB per extra window), hence
+    ``DEFAULT_BATCH_SIZE`` (3).
 
     ``layers`` (tensor names, e.g. ``FUSION_LAYERS``): ``embed`` then returns, instead of the
     embedding, each layer pooled per window (``pool_layer``) and concatenated in the order
