@@ -38,7 +38,7 @@ What is measured, and why:
 (3) WHERE THE TIME GOES, when a target is missed (or with ``--breakdown always``): the fixed
     start-up cost (``analyze`` on one 3-s file, with the default pool and with
     ``--workers 1``), and one profiled run per case: the CLI runs in-process under
-    ``cProfile`` (``instrumented_cli`` below; ``edgebird.engine._worker`` is wrapped, not
+    ``cProfile`` (``instrumented_cli`` below; ``edgebird.pipeline.engine._worker`` is wrapped, not
     changed, so each worker writes its own profile and the parent's profile covers the
     parent only), with the parent's and the workers' CPU seconds from ``getrusage``. This
     shows whether the parent (unpickling results, sigmoid over every class of every window,
@@ -119,9 +119,9 @@ def steady(measure: Callable, label: str, retries: int):
 def make_classifiers(folder: Path) -> dict[str, Path]:
     """A head-only and a standalone (replace mode) model from the same random dense layer
     1024 -> 10, each with its ``_Labels.txt`` (no thresholds file: min-conf 0.25 applies)."""
-    from edgebird import tflite_graph
-    from edgebird.backbones.birdnet import EMBEDDING_TENSOR, birdnet_files
-    from edgebird.model_export import write_model
+    from edgebird.backbones.birdnet import graph as tflite_graph
+    from edgebird.backbones.birdnet.model import EMBEDDING_TENSOR, birdnet_files
+    from edgebird.training.model_export import write_model
 
     rng = np.random.default_rng(0)
     # Logits ~ N(-2, 1) on BirdNET embeddings: a few detections per window, as a real head.
@@ -281,7 +281,8 @@ def instrumented_cli() -> int:
     own CPU seconds and its (joined) workers' as a tagged JSON line."""
     import cProfile
 
-    from edgebird import cli, engine
+    from edgebird import cli
+    from edgebird.pipeline import engine
 
     folder = os.environ.get(PROFILE_ENV)
     parent = None
@@ -519,7 +520,8 @@ def render(info: dict[str, str], ceilings: list[Ceiling], cases: list[Case], run
         "classes. *Head-only*: a 1024 -> 10 dense layer run on BirdNET's embedding in a second "
         "interpreter (`HeadModel`). *Standalone*: BirdNET with the same layer appended after "
         "its embedding tensor, one interpreter from audio to the 10 logits "
-        "(`StandaloneModel`). Both custom models are written by `edgebird.tflite_graph` from "
+        "(`StandaloneModel`). Both custom models are written by"
+        " `edgebird.backbones.birdnet.graph` from "
         "**random weights**: weights do not change the amount of arithmetic, so they time like "
         "trained ones (only the number of detections, i.e. rows written, depends on them). "
         "Times and CPU come from runs without memory sampling; the memory columns from "
@@ -604,7 +606,8 @@ def render_breakdown(bd: dict, cases: list[Case], best: be.CeilingResult) -> lis
     lines += [
         "",
         "**Parent vs workers**: one more run of each case with the CLI in-process under "
-        "`cProfile` (the parent and each worker profiled separately; `edgebird.engine._worker` "
+        "`cProfile` (the parent and each worker profiled"
+        " separately; `edgebird.pipeline.engine._worker` "
         "is wrapped, not changed) and `getrusage` for the parent's own CPU time and peak RSS "
         "and its workers'. *Parent handling* is all the parent does per result: unpickling "
         "the logits, `Plan.detections` (`flat_sigmoid` over every class of every window, then "
@@ -828,7 +831,7 @@ def main(argv: list[str] | None = None) -> int:
 
     info = be.machine_info()
     print(f"machine: {info}", flush=True)
-    from edgebird.backbones.birdnet import birdnet_files, embedding_model_file
+    from edgebird.backbones.birdnet.model import birdnet_files, embedding_model_file
 
     embedding_model_file(birdnet_files().model)  # the rewritten model exists before timing
 

@@ -215,7 +215,7 @@ def peak_rss_bytes() -> int:
 
 def _ceiling_worker(threads: int, batch: int, n_windows: int, seed: int, barrier, results) -> None:
     """Spawned worker: build the model, warm up once, wait for the others, time n windows."""
-    from edgebird.backbones.birdnet import BirdNET
+    from edgebird.backbones.birdnet.model import BirdNET
 
     rng = np.random.default_rng(seed)
     data = rng.standard_normal((n_windows, SEGMENT_SAMPLES), dtype=np.float32)
@@ -680,7 +680,7 @@ def main(argv: list[str] | None = None) -> int:
 
     info = machine_info()
     print(f"machine: {info}", flush=True)
-    from edgebird.backbones.birdnet import birdnet_files, embedding_model_file
+    from edgebird.backbones.birdnet.model import birdnet_files, embedding_model_file
 
     embedding_model_file(birdnet_files().model)  # the rewritten model exists before timing
 

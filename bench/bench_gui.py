@@ -54,7 +54,7 @@ def minute_file(folder: Path) -> Path:
 def in_process(path: Path, runs: int) -> dict:
     from edgebird.gui import handlers as h
 
-    from edgebird.analyze import analyze_file, make_plan
+    from edgebird.pipeline.analyze import analyze_file, make_plan
 
     session = h.Session(Path(tempfile.mkdtemp(prefix="bench-gui-")))
     t0 = time.perf_counter()

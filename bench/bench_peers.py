@@ -332,7 +332,7 @@ def edgebird_windows(files: list[Path], path: Path) -> np.ndarray:
     """Decode and frame every file the way ``edgebird analyze`` does (default settings); save
     the windows for the peers; return edgebird's BirdNET logits for them."""
     from edgebird.audio import AudioSettings, iter_windows, planned_starts, probe
-    from edgebird.backbones.birdnet import BirdNET
+    from edgebird.backbones.birdnet.model import BirdNET
 
     settings = AudioSettings()
     windows, file_index, start_s = [], [], []
@@ -407,7 +407,7 @@ def agreement(venv: Path, out: Path, limit: int | None, cores: int) -> dict:
     peers = np.load(out / "peer_scores.npz")
     meta = np.load(out / "windows.npz")
     print(f"  peers' scores: {time.perf_counter() - t0:.0f} s", flush=True)
-    from edgebird.backbones.birdnet import BirdNET
+    from edgebird.backbones.birdnet.model import BirdNET
 
     labels = BirdNET().labels
     if list(peers["birdnet_labels"]) != labels:
@@ -549,7 +549,7 @@ def main(argv: list[str] | None = None) -> int:
     info = be.machine_info()
     versions = peer_versions(args.peers_venv)
     print(f"machine: {info}\npeers: {versions}", flush=True)
-    from edgebird.backbones.birdnet import birdnet_files, embedding_model_file
+    from edgebird.backbones.birdnet.model import birdnet_files, embedding_model_file
 
     embedding_model_file(birdnet_files().model)
     t_start = time.perf_counter()

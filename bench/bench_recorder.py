@@ -58,9 +58,9 @@ OVERLAPS = (0.0, 1.5, 2.5)
 # -- inputs ------------------------------------------------------------------------------------
 def standalone_model(folder: Path) -> Path:
     """BirdNET + a random 1024 -> 10 dense head, written as the recorder's model file."""
-    from edgebird import tflite_graph
-    from edgebird.backbones.birdnet import EMBEDDING_TENSOR, birdnet_files
-    from edgebird.model_export import write_model
+    from edgebird.backbones.birdnet import graph as tflite_graph
+    from edgebird.backbones.birdnet.model import EMBEDDING_TENSOR, birdnet_files
+    from edgebird.training.model_export import write_model
 
     rng = np.random.default_rng(3)
     w = rng.normal(0, 0.08, (1024, N_CLASSES)).astype(np.float32)
@@ -105,7 +105,7 @@ def write_config(folder: Path, model: Path, audio: Path) -> Path:
 
 # -- (a) and (b): per-window timings ----------------------------------------------------------
 def interpreter(model: Path, threads: int):
-    from edgebird.runtime import make_interpreter
+    from edgebird.core.runtime import make_interpreter
 
     it = make_interpreter(model_path=str(model), num_threads=threads)
     inp, out = it.get_input_details()[0]["index"], it.get_output_details()[0]["index"]
@@ -135,7 +135,7 @@ def detect_path(config: Path, x: np.ndarray) -> dict[str, list]:
     from edgebird.export.config import load_config
     from edgebird.export.recorder import Model
 
-    from edgebird.scores import flat_sigmoid, select
+    from edgebird.core.scores import flat_sigmoid, select
 
     m = Model(load_config(config))
 
@@ -353,7 +353,7 @@ def main(argv: list[str] | None = None) -> int:
     info = be.machine_info()
     folder = be.DEFAULT_OUT / "recorder"
     folder.mkdir(parents=True, exist_ok=True)
-    from edgebird.backbones.birdnet import birdnet_files
+    from edgebird.backbones.birdnet.model import birdnet_files
 
     model = standalone_model(folder)
     config = write_config(folder, model, replay_file(folder))

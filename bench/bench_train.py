@@ -29,7 +29,8 @@ What is measured, and why:
 
 (3) NO TENSORFLOW in the light commands: in fresh processes, after ``import edgebird.cli;
     edgebird.cli.build_parser()``, after ``edgebird.cli.main(["--help"])``, after
-    ``edgebird.model_export.inspect_model(head)`` and after ``edgebird.cli.main(["inspect", head])``
+    ``edgebird.training.model_export.inspect_model(head)`` and
+    after ``edgebird.cli.main(["inspect", head])``
     on a head-only .tflite (``dense_head_model`` with random W [1024, 3]), ``tensorflow`` and
     ``keras`` must not be in ``sys.modules``. Wall time of ``edgebird --help`` and ``edgebird
     inspect`` (the console script) is reported next to ``python -c pass``.
@@ -91,7 +92,7 @@ HOLDOUT_DEFAULT = 10
 #: Modules whose presence after a light command is reported (TensorFlow and Keras must be absent).
 WATCHED = ("tensorflow", "keras", "sklearn", "scipy", "ai_edge_litert", "matplotlib", "numpy")
 RESULT = "RESULT "
-CHILD_ENV = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"}  # what edgebird.train sets anyway
+CHILD_ENV = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"}  # what edgebird.training.train sets anyway
 
 
 # -- synthetic embeddings ----------------------------------------------------------------------
@@ -124,7 +125,7 @@ def synthetic_embeddings(seed: int = 0) -> tuple[np.ndarray, np.ndarray, np.ndar
 
 def synthetic_features(seed: int = 0) -> tuple[Any, Any]:
     """The benchmark's ``Features`` (1,000 x 1,024, 20 classes) and the 64 negatives."""
-    from edgebird.features import Features
+    from edgebird.training.features import Features
 
     x, y, groups, neg = synthetic_embeddings(seed)
     classes = [f"Species_{c:02d}" for c in range(N_CLASSES)]
@@ -171,10 +172,10 @@ class StopCV(Exception):
 
 
 def _instrument(calls: list[dict], baseline: list[float], state: dict) -> None:
-    """Wrap edgebird.train's ``fit_head`` and ``logistic_baseline`` (module globals, so every
-    caller inside the module sees the wrappers) to time and count them. No edgebird code
+    """Wrap edgebird.training.train's ``fit_head`` and ``logistic_baseline`` (module globals,
+    so every caller inside the module sees the wrappers) to time and count them. No edgebird code
     changes; the wrappers cost microseconds."""
-    import edgebird.train as tr
+    import edgebird.training.train as tr
 
     fit_head, logistic = tr.fit_head, tr.logistic_baseline
 
@@ -203,11 +204,11 @@ def _instrument(calls: list[dict], baseline: list[float], state: dict) -> None:
 def worker_train(params: dict) -> dict:
     """Fresh process: import TensorFlow (timed, excluded), then ``train_classifier``."""
     t0 = time.perf_counter()
-    import keras  # noqa: F401 - what edgebird.train._keras() imports
+    import keras  # noqa: F401 - what edgebird.training.train._keras() imports
     import tensorflow  # noqa: F401
 
     tf_seconds = time.perf_counter() - t0
-    import edgebird.train as tr
+    import edgebird.training.train as tr
 
     feats, negatives = synthetic_features(params["seed"])
     rss_ready = _rss_mb()
@@ -261,11 +262,11 @@ def worker_features(params: dict) -> dict:
     """Fresh process: the feature step of ``train_from_data`` (scan, BirdNET, build_features),
     then the synthetic noise windows it embeds on every run."""
     t0 = time.perf_counter()
-    import edgebird.features as feat
+    import edgebird.training.features as feat
     from edgebird.audio import AudioSettings
-    from edgebird.backbones.birdnet import BirdNET
-    from edgebird.classifier import load_training_set
-    from edgebird.engine import EngineSettings
+    from edgebird.backbones.birdnet.model import BirdNET
+    from edgebird.pipeline.engine import EngineSettings
+    from edgebird.training.classifier import load_training_set
 
     summaries = []
     embed_files = feat.embed_files
@@ -413,8 +414,8 @@ CHECKS = {
         "with contextlib.redirect_stdout(io.StringIO()):\n"
         "    try:\n        edgebird.cli.main(['--help'])\n"
         "    except SystemExit:\n        pass\n",
-    "`edgebird.model_export.inspect_model(head)`":
-        "import edgebird.model_export\nedgebird.model_export.inspect_model({head!r})\n",
+    "`edgebird.training.model_export.inspect_model(head)`":
+        "import edgebird.training.model_export\nedgebird.model_export.inspect_model({head!r})\n",
     "`edgebird.cli.main(['inspect', head])`":
         "import contextlib, io, edgebird.cli\n"
         "with contextlib.redirect_stdout(io.StringIO()):\n"
@@ -425,7 +426,7 @@ CHECKS = {
 
 def write_head_model(folder: Path) -> Path:
     """A head-only .tflite (random W [1024, 3], b [3]) with its labels file."""
-    from edgebird.tflite_graph import dense_head_model
+    from edgebird.backbones.birdnet.graph import dense_head_model
 
     rng = np.random.default_rng(0)
     w = rng.normal(0, 0.05, (N_DIMS, 3)).astype(np.float32)
@@ -790,7 +791,7 @@ def main(argv: list[str] | None = None) -> int:
     data_label = ""
     if not args.no_cache:
         print("(2) cache hit of the embedding step ...", flush=True)
-        from edgebird.backbones.birdnet import birdnet_files, embedding_model_file
+        from edgebird.backbones.birdnet.model import birdnet_files, embedding_model_file
 
         embedding_model_file(birdnet_files().model)  # the rewritten model exists before timing
         data, data_label = feature_data(args.out)

@@ -26,7 +26,7 @@ import numpy as np
 import soundfile as sf
 import soxr
 
-from edgebird.quiet import quiet_native_stderr
+from edgebird.core.quiet import quiet_native_stderr
 
 SAMPLE_RATE = 48000
 SEGMENT_SECONDS = 3.0

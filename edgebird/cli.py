@@ -10,7 +10,7 @@ import argparse
 import sys
 
 from edgebird import __version__
-from edgebird.runtime import DEFAULT_BATCH_SIZE
+from edgebird.core.runtime import DEFAULT_BATCH_SIZE
 
 EXIT_OK, EXIT_SOME_FAILED, EXIT_USAGE = 0, 1, 2
 
@@ -60,7 +60,7 @@ def _audio_settings(args):
 
 
 def _engine_settings(args):
-    from edgebird.engine import EngineSettings
+    from edgebird.pipeline.engine import EngineSettings
 
     if getattr(args, "dask", None) and args.workers:
         raise ValueError("--workers is for the local engine; with --dask, the cluster's "
@@ -69,7 +69,7 @@ def _engine_settings(args):
 
 
 def cmd_embed(args) -> int:
-    from edgebird.embed import embed_files
+    from edgebird.pipeline.embed import embed_files
 
     summary = embed_files(args.inputs, args.output, _audio_settings(args), _engine_settings(args),
                           csv_dir=args.csv, progress=not args.quiet, dask=args.dask)
@@ -90,7 +90,7 @@ def _location(args):
 
 
 def cmd_analyze(args) -> int:
-    from edgebird.analyze import AnalyzeSettings, analyze_files
+    from edgebird.pipeline.analyze import AnalyzeSettings, analyze_files
 
     location = _location(args)
     if location is None and args.week != -1:
@@ -109,7 +109,7 @@ def cmd_analyze(args) -> int:
 
 
 def cmd_segments(args) -> int:
-    from edgebird.segments import SegmentSettings, extract_segments
+    from edgebird.pipeline.segments import SegmentSettings, extract_segments
 
     settings = SegmentSettings(
         min_conf=args.min_conf, max_conf=args.max_conf, max_segments=args.max_segments,
@@ -154,9 +154,9 @@ def cmd_demo(args) -> int:
 
 
 def cmd_train(args) -> int:
-    from edgebird.classifier import train_from_data
-    from edgebird.dataset import DatasetError
-    from edgebird.train import TrainSettings
+    from edgebird.training.classifier import train_from_data
+    from edgebird.training.dataset import DatasetError
+    from edgebird.training.train import TrainSettings
 
     settings = TrainSettings(
         hidden_units=args.hidden_units, dropout=args.dropout, epochs=args.epochs,
@@ -167,7 +167,7 @@ def cmd_train(args) -> int:
         upsampling_ratio=args.upsampling_ratio, folds=args.folds,
         synthetic_negatives=args.synthetic_negatives, holdout_species=args.holdout_species,
         seed=args.seed)
-    from edgebird.engine import EngineSettings
+    from edgebird.pipeline.engine import EngineSettings
 
     try:
         run = train_from_data(
@@ -188,7 +188,7 @@ def cmd_train(args) -> int:
 
 
 def cmd_inspect(args) -> int:
-    from edgebird.model_export import format_inspection, inspect_model
+    from edgebird.training.model_export import format_inspection, inspect_model
 
     status = EXIT_OK
     for path in args.models:
@@ -212,7 +212,7 @@ def cmd_species(args) -> int:
 
 
 def _curve_settings(args):
-    from edgebird.experiment import CurveSettings
+    from edgebird.experiments.commands import CurveSettings
 
     return CurveSettings(shots=tuple(args.shots), repeats=args.repeats,
                          test_fraction=args.test_fraction, open_set=args.open_set,
@@ -220,8 +220,8 @@ def _curve_settings(args):
 
 
 def _data_options(args):
-    from edgebird.engine import EngineSettings
-    from edgebird.experiment import DataOptions
+    from edgebird.experiments.commands import DataOptions
+    from edgebird.pipeline.engine import EngineSettings
 
     return DataOptions(store=args.store, audio=_audio_settings(args),
                        engine=EngineSettings(workers=args.workers, threads=args.threads),
@@ -230,7 +230,7 @@ def _data_options(args):
 
 
 def _pseudo_settings(args, pos_weights=None):
-    from edgebird.pseudolabel import PseudoSettings
+    from edgebird.experiments.pseudolabel import PseudoSettings
 
     return PseudoSettings(shots=args.pseudo_shots, rounds=args.rounds,
                           threshold=args.threshold, cap=args.cap, weight=args.pseudo_weight,
@@ -244,12 +244,12 @@ def _heads(names: list[str]) -> list[str]:
 
 
 def cmd_experiment(args) -> int:
-    from edgebird import experiment as ex
-    from edgebird.dataset import DatasetError
+    from edgebird.experiments import commands as ex
+    from edgebird.training.dataset import DatasetError
 
     try:
         if args.experiment == "layers":
-            from edgebird.backbones.birdnet import FUSION_LAYERS, list_layers
+            from edgebird.backbones.birdnet.model import FUSION_LAYERS, list_layers
 
             for name, shape in list_layers(args.model):
                 mark = "  (default fusion layer)" if name in FUSION_LAYERS else ""

@@ -16,8 +16,8 @@ from pathlib import Path
 
 import numpy as np
 
-from edgebird.embed import embed_files
-from edgebird.engine import EngineSettings
+from edgebird.pipeline.embed import embed_files
+from edgebird.pipeline.engine import EngineSettings
 from edgebird.synth import write_dataset
 
 
@@ -83,7 +83,7 @@ def _analyze(out: Path, model: Path, engine: EngineSettings, progress: bool,
     """Step 5: a synthetic field recording analyzed with the trained classifier."""
     import soundfile as sf
 
-    from edgebird.analyze import AnalyzeSettings, analyze_files
+    from edgebird.pipeline.analyze import AnalyzeSettings, analyze_files
     from edgebird.synth import NOISE_KINDS, SR, clip, noise_window
 
     rng = np.random.default_rng(7)
@@ -102,7 +102,7 @@ def _analyze(out: Path, model: Path, engine: EngineSettings, progress: bool,
         classifier=str(model), rtypes=("table", "csv"), skip_existing=False), engine=engine,
         progress=progress, echo=lambda m: echo("  " + m))
     table = out / "results" / "field_recording.BirdNET.selection.table.txt"
-    from edgebird.writers.readers import read_results
+    from edgebird.core.writers.readers import read_results
 
     for d in read_results(table)[1]:
         truth = _name(SCENE[min(int(d.start // 6), len(SCENE) - 1)])
@@ -123,9 +123,9 @@ def _train(out: Path, engine: EngineSettings, progress: bool, echo: Callable[[st
     if importlib.util.find_spec("tensorflow") is None:
         echo("4/5 and 5/5 skipped: training needs TensorFlow (pip install -e '.[train]')")
         return None
-    from edgebird.classifier import train_from_data
-    from edgebird.model_export import format_inspection, inspect_model
-    from edgebird.train import TrainSettings
+    from edgebird.training.classifier import train_from_data
+    from edgebird.training.model_export import format_inspection, inspect_model
+    from edgebird.training.train import TrainSettings
 
     echo("4/5 training a custom classifier on them (3 grouped folds; the report measures "
          "false positives on noise made in code and on a song held out of training)")

@@ -20,11 +20,11 @@ import tempfile
 from pathlib import Path
 
 from edgebird import __version__
-from edgebird.store import atomic_write_bytes
+from edgebird.core.files import atomic_write_bytes
 
-#: The edgebird modules the recorder imports (Python 3.9-compatible, no heavy dependencies).
-SHARED = ["__init__.py", "scores.py", "store.py", "runtime.py", "quiet.py",
-          "writers/__init__.py", "writers/raven.py", "writers/csv_table.py"]
+#: What the kit ships of edgebird: the package marker and the kit core, whole and unchanged
+#: (Python 3.9, numpy only: an import-linter contract keeps it so).
+SHARED = ["__init__.py", "core"]
 RUNTIME = ["__init__.py", "config.py", "sources.py", "recorder.py"]
 
 PYPROJECT = """\
@@ -48,7 +48,7 @@ soundcard = ["sounddevice>=0.4"]
 edgebird-recorder = "edgebird.export.recorder:main"
 
 [tool.setuptools]
-packages = ["edgebird", "edgebird.writers", "edgebird.export"]
+packages = ["edgebird", "edgebird.core", "edgebird.core.writers", "edgebird.export"]
 """
 
 UNIT = """\
@@ -164,7 +164,7 @@ def build_kit(model_dir: str | os.PathLike, out: str | os.PathLike,
     labels are kept, as ``analyze`` does."""
     import datetime as dt
 
-    from edgebird.models import classifier_files
+    from edgebird.pipeline.models import classifier_files
 
     files = classifier_files(model_dir)
     if files.kind != "standalone":
@@ -200,8 +200,12 @@ def build_kit(model_dir: str | os.PathLike, out: str | os.PathLike,
         runtime = kit / "runtime"
         core, field = _source_dir("edgebird"), _source_dir("edgebird.export")
         for rel in SHARED:
-            (runtime / "edgebird" / rel).parent.mkdir(parents=True, exist_ok=True)
-            shutil.copy2(core / rel, runtime / "edgebird" / rel)
+            src, dst = core / rel, runtime / "edgebird" / rel
+            dst.parent.mkdir(parents=True, exist_ok=True)
+            if src.is_dir():
+                shutil.copytree(src, dst, ignore=shutil.ignore_patterns("__pycache__"))
+            else:
+                shutil.copy2(src, dst)
         for rel in RUNTIME:
             (runtime / "edgebird" / "export").mkdir(parents=True, exist_ok=True)
             shutil.copy2(field / rel, runtime / "edgebird" / "export" / rel)

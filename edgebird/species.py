@@ -40,9 +40,9 @@ class Location:
 
 @lru_cache(maxsize=1)
 def _meta_interpreter():
-    from edgebird.backbones.birdnet import birdnet_files
-    from edgebird.quiet import quiet_native_stderr
-    from edgebird.runtime import make_interpreter
+    from edgebird.backbones.birdnet.model import birdnet_files
+    from edgebird.core.quiet import quiet_native_stderr
+    from edgebird.core.runtime import make_interpreter
 
     interp = make_interpreter(model_path=str(birdnet_files().meta_model))
     with quiet_native_stderr():
@@ -61,7 +61,7 @@ def occurrence(lat: float, lon: float, week: int = -1) -> np.ndarray:
 
 
 def birdnet_labels() -> list[str]:
-    from edgebird.backbones.birdnet import birdnet_files
+    from edgebird.backbones.birdnet.model import birdnet_files
 
     return birdnet_files().labels.read_text(encoding="utf-8").splitlines()
 
@@ -80,7 +80,7 @@ def species_at(location: Location, sort: str = "freq") -> list[tuple[str, float]
 
 def write_species_list(path: str | os.PathLike, labels: list[str]) -> Path:
     """One label per line; a folder gets ``species_list.txt`` inside (BNA's convention)."""
-    from edgebird.store import atomic_write_bytes
+    from edgebird.core.files import atomic_write_bytes
 
     path = Path(path)
     if path.is_dir() or str(path).endswith(os.sep):

@@ -2,7 +2,7 @@
 
 Runs a standalone custom classifier (audio → logits, from ``edgebird train``) on 3-s windows
 of a continuous stream, with the same scoring as ``edgebird analyze``
-(``edgebird.scores``: the sensitivity shift, per-class thresholds, the species filter) and the
+(``edgebird.core.scores``: the sensitivity shift, per-class thresholds, the species filter) and the
 same table writers. It imports numpy, soundfile and the LiteRT interpreter, never TensorFlow
 or the training code, and runs on Python 3.9 (Raspberry Pi OS Bullseye).
 
@@ -34,8 +34,8 @@ import soundfile as sf
 from edgebird.export.config import ConfigError, RecorderConfig, load_config
 from edgebird.export.sources import RATE, Ring, SourceError, capture, make_source
 
-from edgebird.scores import Detection, flat_sigmoid, select
-from edgebird.store import atomic_path, atomic_write_bytes
+from edgebird.core.files import atomic_path, atomic_write_bytes
+from edgebird.core.scores import Detection, flat_sigmoid, select
 
 WINDOW = 3 * RATE
 MIN_SEGMENT = RATE  # a final partial window of at least 1 s is kept, zero-padded (as analyze)
@@ -64,8 +64,8 @@ class Model:
     """The standalone classifier with its labels, thresholds and species filter."""
 
     def __init__(self, cfg: RecorderConfig):
-        from edgebird.runtime import make_interpreter
-        from edgebird.store import hash_file
+        from edgebird.core.files import hash_file
+        from edgebird.core.runtime import make_interpreter
 
         self.labels = [ln.strip() for ln in cfg.labels.read_text(encoding="utf-8-sig")
                        .splitlines() if ln.strip()]
@@ -317,7 +317,7 @@ class Recorder:
     def write_tables(self, day: str) -> None:
         """``tables/<day>.BirdNET.selection.table.txt`` and ``.results.csv`` for one UTC day,
         written by edgebird's own writers; times in the Raven table are seconds since 00:00."""
-        from edgebird.writers import csv_table, raven
+        from edgebird.core.writers import csv_table, raven
 
         rows = self.db.day(day)
         self.days_written.add(day)

@@ -287,7 +287,7 @@ def _review_tab(t) -> None:
     def show(f, sp, skip_path=None):
         path, n = h.next_clip(f, sp)
         if skip_path and path == skip_path and n > 1:
-            from edgebird.review import pending
+            from edgebird.training.review import pending
 
             clips = pending(Path(f) / sp)
             path = str(clips[1])
@@ -298,7 +298,7 @@ def _review_tab(t) -> None:
         return gr.Dropdown(choices=names, value=names[0])
 
     def mark(f, sp, path, p, ok):
-        from edgebird.review import mark as mark_clip
+        from edgebird.training.review import mark as mark_clip
 
         if path:
             mark_clip(path, ok)

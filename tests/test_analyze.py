@@ -11,7 +11,9 @@ import pytest
 import soundfile as sf
 from fakes import SR, FakeModel, levels_file
 
-from edgebird.analyze import (
+from edgebird.audio import AudioSettings
+from edgebird.core.writers.readers import read_results
+from edgebird.pipeline.analyze import (
     AnalyzeSettings,
     analyze_file,
     analyze_files,
@@ -19,9 +21,7 @@ from edgebird.analyze import (
     parse_rtypes,
     result_paths,
 )
-from edgebird.audio import AudioSettings
-from edgebird.engine import EngineSettings
-from edgebird.writers.readers import read_results
+from edgebird.pipeline.engine import EngineSettings
 
 INLINE = EngineSettings(workers=1)
 

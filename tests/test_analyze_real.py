@@ -14,9 +14,9 @@ from pathlib import Path
 
 import pytest
 
-from edgebird.analyze import AnalyzeSettings, analyze_files
-from edgebird.engine import EngineSettings
-from edgebird.writers.readers import read_results
+from edgebird.core.writers.readers import read_results
+from edgebird.pipeline.analyze import AnalyzeSettings, analyze_files
+from edgebird.pipeline.engine import EngineSettings
 
 pytestmark = pytest.mark.integration
 QUIET = dict(progress=False, echo=lambda m: None)
@@ -52,8 +52,8 @@ def test_birdnet_top_detection_is_the_labelled_species(devbirds, tmp_path):
 def trained(devbirds, tmp_path_factory):
     """A classifier trained on 7 clips of each of 4 species; the other 3 clips are held out."""
     pytest.importorskip("tensorflow")
-    from edgebird.classifier import train_from_data
-    from edgebird.train import TrainSettings
+    from edgebird.training.classifier import train_from_data
+    from edgebird.training.train import TrainSettings
 
     root = tmp_path_factory.mktemp("subset")
     species = sorted(p.name for p in devbirds.iterdir() if p.is_dir())[:4]

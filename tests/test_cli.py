@@ -57,7 +57,7 @@ def test_embed_exit_status_says_whether_files_failed(tmp_path, make_audio):
 
 def test_demo(tmp_path):
     from edgebird.demo import run_demo
-    from edgebird.engine import EngineSettings
+    from edgebird.pipeline.engine import EngineSettings
 
     lines: list[str] = []
     result = run_demo(tmp_path / "demo", clips_per_class=3, progress=False, echo=lines.append,
@@ -84,14 +84,15 @@ def test_inspect_refuses_what_is_not_a_model(tmp_path, make_audio):
 def test_inspect_a_head_without_tensorflow(tmp_path):
     import numpy as np
 
-    from edgebird import tflite_graph
+    from edgebird.backbones.birdnet import graph as tflite_graph
 
     rng = np.random.default_rng(0)
     model = tmp_path / "Head.tflite"
     model.write_bytes(tflite_graph.dense_head_model(
         [(rng.standard_normal((1024, 2)).astype(np.float32), np.zeros(2, np.float32), False)]))
     (tmp_path / "Head_Labels.txt").write_text("A_a\nB_b\n")
-    code = ("import sys; from edgebird.model_export import inspect_model, format_inspection; "
+    code = ("import sys; "
+            "from edgebird.training.model_export import inspect_model, format_inspection; "
             f"print(format_inspection(inspect_model({str(model)!r}))); "
             "print('tensorflow' in sys.modules, 'keras' in sys.modules)")
     r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
@@ -140,8 +141,8 @@ def test_analyze_usage_errors(tmp_path, capsys):
 def test_demo_end_to_end_trains_and_analyzes(tmp_path):
     """The README's first command: every step, training and analysis included."""
     pytest.importorskip("tensorflow")
+    from edgebird.core.writers.readers import read_results
     from edgebird.demo import SCENE, run_demo
-    from edgebird.writers.readers import read_results
 
     lines: list[str] = []
     result = run_demo(tmp_path / "demo", clips_per_class=4, progress=False,

@@ -18,13 +18,13 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from edgebird.analyze import AnalyzeSettings, analyze_files
-from edgebird.embed import embed_files
-from edgebird.engine import EngineSettings
-from edgebird.store import EmbeddingStore
+from edgebird.pipeline.analyze import AnalyzeSettings, analyze_files
+from edgebird.pipeline.embed import embed_files
+from edgebird.pipeline.engine import EngineSettings
+from edgebird.pipeline.store import EmbeddingStore
 
 pytest.importorskip("distributed")
-from edgebird.cluster import DaskTarget  # noqa: E402 - needs distributed
+from edgebird.cluster.dask import DaskTarget  # noqa: E402 - needs distributed
 
 pytestmark = pytest.mark.integration
 QUIET = dict(progress=False, echo=lambda m: None)

@@ -10,9 +10,9 @@ import soundfile as sf
 import soxr
 from test_model import plain_birdnet
 
-from edgebird import engine as eng
 from edgebird.audio import AudioSettings, planned_starts, probe
-from edgebird.embed import embed_files
+from edgebird.pipeline import engine as eng
+from edgebird.pipeline.embed import embed_files
 
 pytestmark = pytest.mark.integration
 
@@ -61,7 +61,7 @@ def test_engine_embeddings_equal_the_plain_model(tmp_path, clips):
 
 def test_birdnet_puts_the_labelled_species_first(clips):
     """BirdNET's own logits, max over each clip's windows: top-1 is the labelled species."""
-    from edgebird.backbones.birdnet import BirdNET
+    from edgebird.backbones.birdnet.model import BirdNET
 
     model = BirdNET(batch_size=8)
     settings = AudioSettings()

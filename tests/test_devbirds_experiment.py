@@ -5,9 +5,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from edgebird.engine import EngineSettings
-from edgebird.experiment import CurveSettings, load_data, run_curve
-from edgebird.fewshot import summarise
+from edgebird.experiments.commands import CurveSettings, load_data, run_curve
+from edgebird.experiments.fewshot import summarise
+from edgebird.pipeline.engine import EngineSettings
 
 pytestmark = pytest.mark.integration
 

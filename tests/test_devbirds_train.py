@@ -6,11 +6,11 @@ import numpy as np
 import pytest
 
 from edgebird.audio import AudioSettings, iter_windows, planned_starts, probe
-from edgebird.engine import EngineSettings
-from edgebird.metrics import sigmoid
-from edgebird.model_export import inspect_model
-from edgebird.runtime import make_interpreter
-from edgebird.train import TrainSettings, head_logits
+from edgebird.core.runtime import make_interpreter
+from edgebird.pipeline.engine import EngineSettings
+from edgebird.training.metrics import sigmoid
+from edgebird.training.model_export import inspect_model
+from edgebird.training.train import TrainSettings, head_logits
 
 pytestmark = pytest.mark.integration
 
@@ -18,7 +18,7 @@ pytestmark = pytest.mark.integration
 @pytest.fixture(scope="module")
 def run(devbirds, tmp_path_factory):
     pytest.importorskip("tensorflow")
-    from edgebird.classifier import train_from_data
+    from edgebird.training.classifier import train_from_data
 
     out = tmp_path_factory.mktemp("trained")
     return train_from_data(
@@ -49,7 +49,7 @@ def test_cross_validated_quality(run):
 
 
 def test_noise_scores_below_every_threshold(run):
-    from edgebird.backbones.birdnet import BirdNET
+    from edgebird.backbones.birdnet.model import BirdNET
     from edgebird.synth import noise_windows
 
     x, kinds = noise_windows(10, seed=123)
@@ -62,7 +62,7 @@ def test_noise_scores_below_every_threshold(run):
 
 def test_exports_equal_the_trained_head(run, devbirds):
     """Head-only .tflite = numpy/Keras head on real embeddings; standalone = head(embed)."""
-    from edgebird.backbones.birdnet import BirdNET
+    from edgebird.backbones.birdnet.model import BirdNET
 
     clips = sorted(devbirds.glob("*/*.mp3"))[::17]
     audio = np.concatenate([windows(p) for p in clips])

@@ -11,10 +11,10 @@ import numpy as np
 import pytest
 from conftest import chirp
 
-from edgebird import engine as eng
 from edgebird.audio import AudioSettings, iter_windows, planned_starts, probe
-from edgebird.embed import embed_files
-from edgebird.store import EmbeddingStore
+from edgebird.pipeline import engine as eng
+from edgebird.pipeline.embed import embed_files
+from edgebird.pipeline.store import EmbeddingStore
 
 INLINE = eng.EngineSettings(workers=1, batch_size=4)
 TWO = eng.EngineSettings(workers=2, batch_size=4, chunk_windows=3)

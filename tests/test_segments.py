@@ -8,11 +8,11 @@ import pytest
 import soundfile as sf
 from fakes import SR, FakeModel, levels_file
 
-from edgebird.analyze import AnalyzeSettings, analyze_files
 from edgebird.audio import AudioSettings
-from edgebird.engine import EngineSettings
-from edgebird.scores import Detection
-from edgebird.segments import SegmentSettings, choose, extract_segments
+from edgebird.core.scores import Detection
+from edgebird.pipeline.analyze import AnalyzeSettings, analyze_files
+from edgebird.pipeline.engine import EngineSettings
+from edgebird.pipeline.segments import SegmentSettings, choose, extract_segments
 
 TYPES = ("table", "audacity", "csv", "r", "kaleidoscope")
 

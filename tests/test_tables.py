@@ -5,9 +5,9 @@ from __future__ import annotations
 
 import pytest
 
-from edgebird.scores import Detection
-from edgebird.writers import audacity, combined, csv_table, kaleidoscope, r_table, raven, write
-from edgebird.writers.readers import detect_rtype, read_results
+from edgebird.core.scores import Detection
+from edgebird.core.writers import audacity, combined, csv_table, kaleidoscope, r_table, raven, write
+from edgebird.core.writers.readers import detect_rtype, read_results
 
 A, B = "/data/site1/a.wav", "/data/site2/b.wav"
 DETS_A = [Detection(A, 0.0, 3.0, "Turdus merula_Eurasian Blackbird", 0.91234),

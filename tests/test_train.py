@@ -5,12 +5,12 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from edgebird import tflite_graph
-from edgebird.dataset import DatasetError, check, read_annotations, scan_folder
-from edgebird.features import Features
-from edgebird.metrics import best_thresholds, class_metrics, false_positive_rate
-from edgebird.runtime import make_interpreter
-from edgebird.train import (
+from edgebird.backbones.birdnet import graph as tflite_graph
+from edgebird.core.runtime import make_interpreter
+from edgebird.training.dataset import DatasetError, check, read_annotations, scan_folder
+from edgebird.training.features import Features
+from edgebird.training.metrics import best_thresholds, class_metrics, false_positive_rate
+from edgebird.training.train import (
     TrainSettings,
     grouped_splits,
     head_logits,
@@ -194,7 +194,7 @@ class TestTraining:
 
 
 def test_synthetic_negatives_are_cached(tmp_path, birdnet):
-    from edgebird.features import synthetic_negatives
+    from edgebird.training.features import synthetic_negatives
 
     first = synthetic_negatives(birdnet, ["a"], 5, seed=3, cache=tmp_path)
     assert len(list(tmp_path.glob("synthetic-noise-*.npy"))) == 1
@@ -206,9 +206,9 @@ def test_synthetic_negatives_are_cached(tmp_path, birdnet):
 def test_train_from_folders_with_a_separate_test_set(tmp_path):
     """The whole ``edgebird train`` path on synthetic songs, with --test-data."""
     pytest.importorskip("tensorflow")
-    from edgebird.classifier import train_from_data
-    from edgebird.engine import EngineSettings
+    from edgebird.pipeline.engine import EngineSettings
     from edgebird.synth import write_dataset
+    from edgebird.training.classifier import train_from_data
 
     write_dataset(tmp_path / "train", clips_per_class=4, seed=0)
     write_dataset(tmp_path / "test", clips_per_class=2, seed=1)

@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import pytest
 
-from edgebird.scores import Detection
-from edgebird.writers import audacity, bna_time, csv_table, kaleidoscope, raven, write
+from edgebird.core.scores import Detection
+from edgebird.core.writers import audacity, bna_time, csv_table, kaleidoscope, raven, write
 
 PATH = "/data/site1/rec.wav"
 DETS = [

@@ -50,11 +50,11 @@ BACKBONES = {
 def get_backbone(name: str = "birdnet", **kwargs) -> EmbeddingModel:
     """Build a backbone by name (one of ``BACKBONES``)."""
     if name in ("birdnet", "birdnet-v2.4"):
-        from edgebird.backbones.birdnet import BirdNET
+        from edgebird.backbones.birdnet.model import BirdNET
 
         return BirdNET(**kwargs)
     if name == "birdnet-fusion":
-        from edgebird.backbones.birdnet import FUSION_LAYERS, BirdNET
+        from edgebird.backbones.birdnet.model import FUSION_LAYERS, BirdNET
 
         kwargs.setdefault("layers", FUSION_LAYERS)
         return BirdNET(**kwargs)

@@ -1,0 +1,1 @@
+"""Scale-out: ``--dask`` (``dask``), the only place that imports ``distributed``."""

@@ -1,0 +1,1 @@
+"""``edgebird experiment``: the few-shot protocol, pseudo-labelling and generated reports."""

@@ -1,0 +1,573 @@
+"""``edgebird analyze``: recordings in, detections out, as BirdNET-Analyzer's tables.
+
+The path of one file: windows → model logits (engine workers) → ``flat_sigmoid`` with the
+sensitivity shift → per-window selection (species filter, top-N or per-class thresholds) →
+``merge_consecutive`` → one table per result type, each written atomically. Per unit of work
+only the detections are kept, never the ``[windows, 6522]`` scores, so memory stays flat in
+file length.
+
+Two drivers share those steps:
+
+* ``analyze_file``: one file in this process, unit by unit (the GUI's single-file tab, and the
+  function a cluster scheduler maps; a pure function of file and settings);
+* ``analyze_files``: a whole batch over the worker pool, with ``--skip-existing`` (a file is
+  skipped when all its result files exist; they are only ever written whole, so an
+  interrupted batch resumes with nothing lost or duplicated), the error log, combined tables
+  rebuilt from the per-file tables on disk, and a run summary.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import os
+import threading
+import time
+from collections import Counter
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+
+import numpy as np
+
+from edgebird import __version__
+from edgebird.audio import (
+    AudioError,
+    AudioInfo,
+    AudioSettings,
+    find_audio_files,
+    notes_for,
+    probe,
+)
+from edgebird.backbones import EmbeddingModel
+from edgebird.core.files import atomic_write_bytes, sweep_temp_files
+from edgebird.core.runtime import DEFAULT_BATCH_SIZE
+from edgebird.core.scores import Detection, flat_sigmoid, merge_consecutive, select
+from edgebird.core.writers import (
+    audacity,
+    combined,
+    csv_table,
+    kaleidoscope,
+    r_table,
+    raven,
+)
+from edgebird.pipeline import engine as eng
+from edgebird.pipeline.batch import FileBatch, FileJob, FileOutcome, Notify, file_problem, guarded
+from edgebird.pipeline.errorlog import ErrorLog, failure_lines
+from edgebird.species import Location
+
+#: Result types and their per-file suffixes; ``raven`` is accepted for ``table``.
+SUFFIXES = {"table": raven.SUFFIX, "audacity": audacity.SUFFIX, "csv": csv_table.SUFFIX,
+            "r": r_table.SUFFIX, "kaleidoscope": kaleidoscope.SUFFIX}
+RTYPE_ALIASES = {"raven": "table", "selection": "table"}
+DEFAULT_MIN_CONF = 0.25
+PARAMS_FILE = "BirdNET_analysis_params.csv"
+SUMMARY_FILE = "analysis_summary.txt"
+
+
+def parse_rtypes(values: Sequence[str]) -> tuple[str, ...]:
+    """``["raven,csv", "r"]`` → ``("table", "csv", "r")`` (order kept, duplicates dropped)."""
+    out: list[str] = []
+    for v in values:
+        for name in str(v).split(","):
+            name = RTYPE_ALIASES.get(name.strip().lower(), name.strip().lower())
+            if not name:
+                continue
+            if name not in SUFFIXES:
+                raise ValueError(f"unknown result type {name!r}; choose from raven (table), "
+                                 "audacity, csv, r, kaleidoscope")
+            if name not in out:
+                out.append(name)
+    if not out:
+        raise ValueError("give at least one result type")
+    return tuple(out)
+
+
+@dataclass(frozen=True)
+class AnalyzeSettings:
+    """What to detect and what to write. Defaults are BirdNET-Analyzer 2.4's.
+
+    ``min_conf=None`` means: the classifier's per-class thresholds where it ships them
+    (``X_Thresholds.csv``), else 0.25. A number applies to every class.
+    ``species_list`` and ``location`` are alternatives (BNA silently ignores the list when
+    both are set; here it is an error).
+    """
+
+    min_conf: float | None = None
+    sensitivity: float = 1.0
+    top_n: int | None = None
+    merge_consecutive: int = 1
+    rtypes: tuple[str, ...] = ("table",)
+    combine: bool = False
+    skip_existing: bool = True
+    additional_columns: tuple[str, ...] = ()
+    classifier: str | None = None
+    species_list: str | None = None
+    location: Location | None = None
+    species_codes: str | None = None  # file of label -> code for Raven's Species Code column
+
+    def __post_init__(self) -> None:
+        if self.min_conf is not None and not 0.0 <= self.min_conf <= 1.0:
+            raise ValueError(f"minimum confidence must be in [0, 1], got {self.min_conf:g}")
+        flat_sigmoid(np.zeros(1), self.sensitivity)  # validates the range
+        if self.top_n is not None and self.top_n < 1:
+            raise ValueError("top-N must be >= 1")
+        if self.merge_consecutive < 1:
+            raise ValueError("merge consecutive must be >= 1")
+        object.__setattr__(self, "rtypes", parse_rtypes(self.rtypes))
+        unknown = set(self.additional_columns) - set(csv_table.ADDITIONAL)
+        if unknown:
+            raise ValueError(f"unknown additional columns {sorted(unknown)}; choose from "
+                             f"{', '.join(csv_table.ADDITIONAL)}")
+        if self.species_list and self.location:
+            raise ValueError("give a species list or a location (--lat/--lon), not both")
+
+
+@dataclass(frozen=True)
+class Plan:
+    """Settings resolved against the model: everything a worker needs, picklable."""
+
+    settings: AnalyzeSettings
+    audio: AudioSettings
+    labels: tuple[str, ...]
+    thresholds: np.ndarray  # per label: min_conf or the classifier's threshold
+    allowed: frozenset[str] | None
+    model_name: str
+    species_list_name: str = ""
+    codes: Mapping[str, str] | None = None  # Raven's Species Code by label (default: the label)
+
+    def detections(self, logits: np.ndarray, starts_s: np.ndarray, duration: float,
+                   file: str = "") -> list[Detection]:
+        """Per-window detections (before merging) from a unit's logits."""
+        if len(starts_s) == 0:
+            return []
+        scores = flat_sigmoid(logits, self.settings.sensitivity)
+        ends = np.minimum(starts_s + self.audio.segment_seconds, duration)
+        return select(scores, starts_s, ends, list(self.labels), self.thresholds,
+                      self.settings.top_n, self.allowed, file)
+
+    def finish(self, detections: list[Detection]) -> list[Detection]:
+        """Merge runs, then order rows as BNA does: by start, then by confidence."""
+        merged = merge_consecutive(detections, self.settings.merge_consecutive)
+        return sorted(merged, key=lambda d: (d.start, -d.confidence))
+
+
+def make_plan(settings: AnalyzeSettings, audio: AudioSettings, model: EmbeddingModel,
+              class_thresholds: dict[str, float] | None = None,
+              warn: Callable[[str], None] = print) -> Plan:
+    """Resolve thresholds and the species filter for ``model``'s labels.
+
+    A species list is checked against the model's labels and every unknown label is reported
+    through ``warn``. A location filter comes from BirdNET's meta-model, so it can only speak
+    about BirdNET's species: custom classes that are not BirdNET labels are kept (reported once).
+    """
+    from edgebird.species import birdnet_labels, read_species_codes, read_species_list, species_at
+
+    labels = list(model.labels)
+    if settings.min_conf is not None or not class_thresholds:
+        base = DEFAULT_MIN_CONF if settings.min_conf is None else settings.min_conf
+        thresholds = np.full(len(labels), base)
+    else:
+        thresholds = np.array([class_thresholds.get(lab, DEFAULT_MIN_CONF) for lab in labels])
+        missing = [lab for lab in labels if lab not in class_thresholds]
+        if len(missing) < len(labels) and missing and len(missing) <= 20:
+            warn(f"no threshold for {', '.join(missing)}: using {DEFAULT_MIN_CONF}")
+    allowed, list_name = None, ""
+    if settings.species_list:
+        good, unknown = read_species_list(settings.species_list, known=labels)
+        if unknown:
+            shown = ", ".join(unknown[:10]) + (" ..." if len(unknown) > 10 else "")
+            warn(f"species list {settings.species_list}: {len(unknown)} label(s) the model does "
+                 f"not have, ignored: {shown}")
+        if not good:
+            raise ValueError(f"species list {settings.species_list} holds none of the model's "
+                             f"{len(labels)} labels")
+        allowed, list_name = frozenset(good), str(settings.species_list)
+    elif settings.location is not None:
+        here = {lab for lab, _ in species_at(settings.location)}
+        known = set(birdnet_labels())
+        outside = [lab for lab in labels if lab not in known]
+        if outside:
+            warn(f"the location filter knows only BirdNET's species; {len(outside)} custom "
+                 f"class(es) are kept unfiltered: {', '.join(outside[:10])}")
+        allowed = frozenset(lab for lab in labels if lab in here or lab not in known)
+    codes = None
+    if settings.species_codes:
+        codes = read_species_codes(settings.species_codes)
+        if not any(lab in codes for lab in labels):
+            warn(f"species codes {settings.species_codes}: none of the model's labels has a "
+                 "code; the Species Code column keeps the labels")
+    return Plan(settings, audio, tuple(labels), thresholds, allowed, model_file_name(model),
+                list_name, codes)
+
+
+def model_file_name(model: EmbeddingModel) -> str:
+    """The model's file name, as BNA writes it into its ``model`` column."""
+    files = getattr(model, "files", None)
+    path = files.model if files is not None else getattr(model, "model_path", None)
+    return Path(path).name if path else model.name
+
+
+def finished(paths: dict[str, Path], settings: AnalyzeSettings) -> bool:
+    """Skip-existing: a file is done when every one of its result files exists (they are only
+    ever written whole)."""
+    return settings.skip_existing and all(p.is_file() for p in paths.values())
+
+
+def result_paths(out: Path, rel: str, rtypes: Sequence[str]) -> dict[str, Path]:
+    """Per-file result files mirror the input tree: ``out/<rel without extension><suffix>``."""
+    stem = os.path.splitext(rel)[0]
+    return {r: out / (stem + SUFFIXES[r]) for r in rtypes}
+
+
+def render(rtype: str, detections: list[Detection], audio_path: str, info: AudioInfo,
+           plan: Plan) -> str:
+    """One result table's text."""
+    s, loc = plan.settings, plan.settings.location
+    lat, lon, week = (loc.lat, loc.lon, loc.week) if loc else (-1, -1, -1)
+    if rtype == "table":
+        return raven.render(detections, audio_path, info.sample_rate, plan.audio.fmin,
+                            plan.audio.fmax, plan.codes)
+    if rtype == "audacity":
+        return audacity.render(detections)
+    if rtype == "kaleidoscope":
+        return kaleidoscope.render(detections, audio_path, lat, lon, week, plan.audio.overlap,
+                                   s.sensitivity)
+    min_conf = DEFAULT_MIN_CONF if s.min_conf is None else s.min_conf
+    if rtype == "r":
+        return r_table.render(detections, audio_path, lat, lon, week, plan.audio.overlap,
+                              s.sensitivity, min_conf, plan.species_list_name, plan.model_name)
+    values = {"lat": lat, "lon": lon, "week": week, "overlap": plan.audio.overlap,
+              "sensitivity": s.sensitivity, "min_conf": min_conf,
+              "species_list": plan.species_list_name, "model": plan.model_name}
+    extra = {k: values[k] for k in s.additional_columns}
+    return csv_table.render(detections, audio_path, extra)
+
+
+def write_results(detections: list[Detection], audio_path: str, info: AudioInfo, plan: Plan,
+                  paths: dict[str, Path]) -> None:
+    """Every table rendered first, then each written atomically (temp file + rename)."""
+    texts = {r: render(r, detections, audio_path, info, plan) for r in paths}
+    for r, text in texts.items():
+        atomic_write_bytes(paths[r], text.encode("utf-8"))
+
+
+@dataclass
+class FileResult:
+    info: AudioInfo
+    detections: list[Detection]
+    windows: int
+
+
+def analyze_file(path: str | os.PathLike, plan: Plan, model: EmbeddingModel,
+                 batch_size: int = DEFAULT_BATCH_SIZE, chunk_windows: int = 64) -> FileResult:
+    """Detections of one file, computed here unit by unit (memory flat in file length).
+    Raises AudioError for a file that cannot be used."""
+    info = probe(path)
+    units, n_windows = eng.plan_units(info, plan.audio, chunk_windows, 1)
+    tasks = [eng.Task(0, i, info, starts) for i, starts in enumerate(units)]
+    dets: list[Detection] = []
+    for r in eng.run_units(tasks, model, plan.audio, batch_size, keep_logits=True):
+        dets += plan.detections(r.logits, r.starts / plan.audio.sample_rate, info.duration,
+                                str(path))
+    return FileResult(info, plan.finish(dets), n_windows)
+
+
+def process_file(path: str | os.PathLike, rel: str, out: str | os.PathLike, plan: Plan,
+                 model: EmbeddingModel, batch_size: int = DEFAULT_BATCH_SIZE) -> FileOutcome:
+    """One file, start to finish: skip it if its results exist (with skip-existing), else
+    analyze it and write its tables atomically. A pure function of (file, settings): the
+    unit a cluster scheduler maps (``cluster.py``). Never raises for a bad file."""
+    path_s = str(path)
+    paths = result_paths(Path(out), rel, plan.settings.rtypes)
+    if finished(paths, plan.settings):
+        return FileOutcome(rel, path_s, "skipped", "results exist")
+    result = None
+
+    def work() -> FileOutcome:
+        nonlocal result
+        result = analyze_file(path, plan, model, batch_size)
+        return FileOutcome(rel, path_s, "done", windows=result.windows,
+                           seconds=result.info.duration, detections=len(result.detections),
+                           warnings=notes_for(result.info, plan.audio))
+
+    outcome = guarded(rel, path_s, work)
+    if outcome.status == "done":
+        try:
+            write_results(result.detections, path_s, result.info, plan, paths)
+        except OSError as exc:
+            return FileOutcome(rel, path_s, "failed",
+                               f"cannot write results ({exc.strerror or exc})")
+    return outcome
+
+
+@dataclass
+class AnalyzeSummary:
+    files: int = 0
+    analyzed: int = 0
+    skipped: int = 0
+    failed: list[tuple[str, str]] = field(default_factory=list)
+    warnings: list[tuple[str, str]] = field(default_factory=list)
+    windows: int = 0
+    audio_seconds: float = 0.0
+    wall_seconds: float = 0.0
+    detections: Counter = field(default_factory=Counter)
+    results: dict[str, dict[str, Path]] = field(default_factory=dict)
+    combined: list[Path] = field(default_factory=list)
+    model: str = ""
+
+    def text(self) -> str:
+        speed = self.audio_seconds / self.wall_seconds if self.wall_seconds > 0 else 0.0
+        lines = [
+            f"model: {self.model}",
+            f"files: {self.files} ({self.analyzed} analyzed, {self.skipped} skipped as already "
+            f"done, {len(self.failed)} failed)",
+            f"audio analyzed: {self.audio_seconds / 3600:.3f} h in {self.windows} windows, "
+            f"{self.wall_seconds:.1f} s ({speed:.0f}x realtime)",
+            f"detections: {sum(self.detections.values())} of {len(self.detections)} species "
+            "(all result files of this output folder)",
+        ]
+        for label, n in sorted(self.detections.items(), key=lambda kv: (-kv[1], kv[0]))[:30]:
+            lines.append(f"  {n:6d}  {label}")
+        if len(self.detections) > 30:
+            lines.append(f"  ... and {len(self.detections) - 30} more species")
+        if self.combined:
+            lines.append("combined: " + ", ".join(p.name for p in self.combined))
+        return "\n".join(lines + failure_lines(self.failed))
+
+
+@dataclass
+class _Job(FileJob):
+    paths: dict[str, Path] = field(default_factory=dict)
+    detections: list = field(default_factory=list)
+
+
+class _Batch(FileBatch):
+    """One ``analyze_files`` call: units become detections at once; a file's tables are
+    written when its last unit lands."""
+
+    desc = "analyzing"
+
+    def __init__(self, out: Path, plan: Plan, engine: eng.EngineSettings,
+                 model: EmbeddingModel, log: ErrorLog, summary: AnalyzeSummary,
+                 notify: Notify | None = None, cancel: threading.Event | None = None):
+        super().__init__(model, plan.audio, engine, log, notify, cancel)
+        self.out, self.plan, self.summary = out, plan, summary
+        self.done: list[tuple[str, Path, dict[str, Path]]] = []  # (rel, audio, result paths)
+
+    def plan_file(self, path: Path, rel: str) -> None:
+        paths = result_paths(self.out, rel, self.plan.settings.rtypes)
+        if finished(paths, self.plan.settings):
+            self.summary.skipped += 1
+            self.done.append((rel, path, paths))
+            self.notify(rel, "skipped", "results exist")
+            return
+        try:
+            info = probe(path)
+            units, n_windows = self.plan_units(info)
+        except (AudioError, OSError) as exc:
+            self.log.error(str(path), file_problem(exc))
+            self.notify(rel, "failed", file_problem(exc))
+            return
+        self.notify(rel, "queued", f"{info.duration:.1f} s")
+        for note in notes_for(info, self.plan.audio):
+            self.log.warning(str(path), note)
+        self.add(_Job(path, rel, info, set(range(len(units))), n_windows, paths=paths), units)
+
+    def on_failed(self, job: _Job, reason: str) -> None:
+        job.detections = []
+        super().on_failed(job, reason)
+
+    def on_part(self, job: _Job, result: eng.PartResult) -> None:
+        starts = result.starts / self.audio.sample_rate
+        job.detections += self.plan.detections(result.logits, starts, job.info.duration,
+                                               str(job.path))
+
+    def on_done(self, job: _Job) -> None:
+        try:
+            detections = self.plan.finish(job.detections)
+            write_results(detections, str(job.path), job.info, self.plan, job.paths)
+        except OSError as exc:
+            reason = f"cannot write results ({exc.strerror or exc})"
+            self.log.error(str(job.path), reason)
+            self.notify(job.rel, "failed", reason)
+            return
+        finally:
+            job.detections = []
+        self.notify(job.rel, "done", f"{len(detections)} detections")
+        self.summary.analyzed += 1
+        self.summary.windows += job.n_windows
+        self.summary.audio_seconds += job.info.duration
+        self.done.append((job.rel, job.path, job.paths))
+
+
+def _count(done: list[tuple[str, Path, dict[str, Path]]], log: ErrorLog) -> Counter:
+    """Detections per label over every result file of the run (read back from disk, so
+    skipped files count too)."""
+    from edgebird.core.writers.readers import read_results
+
+    counts: Counter = Counter()
+    for _, _, paths in done:
+        first = next(iter(paths.values()))
+        try:
+            counts.update(d.label for d in read_results(first)[1])
+        except (OSError, ValueError) as exc:
+            log.warning(str(first), f"cannot read back for the summary ({exc})")
+    return counts
+
+
+def combine_results(out: Path, done: list[tuple[str, Path, dict[str, Path]]],
+                    rtypes: Sequence[str], log: ErrorLog) -> list[Path]:
+    """The combined tables, in the input tree's order, from the per-file tables on disk."""
+    done = sorted(done, key=lambda d: d[0])
+    written: list[Path] = []
+    if "table" in rtypes:
+        tables = []
+        for _, audio_path, paths in done:
+            try:
+                tables.append((paths["table"], probe(audio_path).duration))
+            except (AudioError, OSError) as exc:
+                log.warning(str(audio_path), f"left out of the combined table ({exc})")
+        text, listing = combined.combine_raven(tables)
+        atomic_write_bytes(out / combined.RAVEN_NAME, text.encode("utf-8"))
+        list_name = combined.RAVEN_NAME.rsplit(".", 1)[0] + ".list.txt"
+        atomic_write_bytes(out / list_name, listing.encode("utf-8"))
+        written += [out / combined.RAVEN_NAME, out / list_name]
+    headers = {"csv": csv_table.HEADER + "\n", "kaleidoscope": kaleidoscope.HEADER,
+               "r": r_table.HEADER}
+    for rtype, header in headers.items():
+        if rtype in rtypes:
+            text = combined.concatenate([p[rtype] for _, _, p in done], header)
+            atomic_write_bytes(out / combined.NAMES[rtype], text.encode("utf-8"))
+            written.append(out / combined.NAMES[rtype])
+    return written
+
+
+def _run_on_dask(spec: str, files: list[tuple[Path, str]], out: Path, plan: Plan,
+                 model: EmbeddingModel, engine: eng.EngineSettings, log: ErrorLog,
+                 summary: AnalyzeSummary, progress: bool) -> list[tuple[str, Path, dict]]:
+    """``process_file`` for every file on a Dask cluster (``cluster.py``); the outcomes are
+    booked exactly as the local batch books its files."""
+    from edgebird.cluster.dask import DaskTarget, map_files
+
+    target = DaskTarget.parse(spec, engine.threads)
+    done, todo = [], []
+    for path, rel in files:
+        paths = result_paths(out, rel, plan.settings.rtypes)
+        if finished(paths, plan.settings):
+            summary.skipped += 1
+            done.append((rel, path, paths))
+        else:
+            todo.append((Path(os.path.abspath(path)), rel))  # workers have other cwds
+    kwargs = {"out": os.path.abspath(out), "plan": plan, "batch_size": engine.batch_size}
+    for o in map_files(target, process_file, todo, model, kwargs, progress, "analyzing"):
+        for note in o.warnings:
+            log.warning(o.path, note)
+        if o.status == "failed":
+            log.error(o.path, o.reason)
+            continue
+        if o.status == "skipped":  # finished meanwhile by an earlier attempt of this file
+            summary.skipped += 1
+        else:
+            summary.analyzed += 1
+            summary.windows += o.windows
+            summary.audio_seconds += o.seconds
+        done.append((o.rel, Path(o.path), result_paths(out, o.rel, plan.settings.rtypes)))
+    return done
+
+
+def params_text(plan: Plan, classifier: str | None) -> str:
+    """``BirdNET_analysis_params.csv``: BNA's columns (its spelling), then edgebird's."""
+    a, s = plan.audio, plan.settings
+    loc = s.location
+    cols = [
+        ("File splitting duration", 30), ("Segment length", a.segment_seconds),
+        ("Sample rate", a.sample_rate), ("Segment overlap", a.overlap),
+        ("Minimum Segment length", a.min_segment_seconds), ("Bandpass filter minimum", a.fmin),
+        ("Bandpass filter maximum", a.fmax), ("Merge consecutive detections",
+                                              s.merge_consecutive),
+        ("Audio speed", 1.0), ("Custom classifier path", classifier or ""),
+        ("edgebird version", __version__), ("Model", plan.model_name),
+        ("Sensitivity", s.sensitivity),
+        ("Sensitivity convention", "logit shift: sigmoid(clip(logit + (S-1)*10, -20, 20))"),
+        ("Minimum confidence", "per-class thresholds" if s.min_conf is None and
+         len(set(plan.thresholds.tolist())) > 1 else float(plan.thresholds[0])
+         if len(plan.thresholds) else ""),
+        ("Top N", s.top_n or ""), ("Species list", plan.species_list_name),
+        ("Latitude", loc.lat if loc else -1), ("Longitude", loc.lon if loc else -1),
+        ("Week", loc.week if loc else -1), ("Location filter threshold",
+                                            loc.threshold if loc else ""),
+    ]
+    buf = io.StringIO()
+    w = csv.writer(buf, lineterminator="\n")
+    w.writerow([k for k, _ in cols])
+    w.writerow([v for _, v in cols])
+    return buf.getvalue()
+
+
+def analyze_files(
+    inputs: Sequence[str | os.PathLike],
+    out: str | os.PathLike,
+    settings: AnalyzeSettings = AnalyzeSettings(),
+    audio: AudioSettings = AudioSettings(),
+    engine: eng.EngineSettings = eng.EngineSettings(),
+    model: EmbeddingModel | None = None,
+    class_thresholds: dict[str, float] | None = None,
+    progress: bool = True,
+    echo: Callable[[str], None] | None = None,
+    notify: Notify | None = None,
+    cancel: threading.Event | None = None,
+    dask: str | None = None,
+) -> AnalyzeSummary:
+    """Analyze every audio file under ``inputs`` and write result tables into ``out``.
+
+    Per-file problems go to ``summary.failed`` and ``out/error_log.txt`` and the batch goes
+    on; ValueError is raised only for settings no file can fix (bad classifier, empty list).
+    ``notify(rel, status, detail)`` hears about every file (a GUI's status table); setting
+    ``cancel`` stops the batch with ``batch.Cancelled`` (finished files stay complete).
+    ``dask`` (a scheduler address or ``local[:N]``) runs ``process_file`` per file on a Dask
+    cluster instead of the local worker pool; everything else is the same.
+    """
+    from tqdm import tqdm
+
+    t0 = time.perf_counter()
+    if audio.crop_mode != "segments":
+        raise ValueError("analysis covers whole files: crop mode must be 'segments'")
+    engine = replace(engine, keep_logits=True)
+    if model is None:
+        from edgebird.pipeline.models import load_model
+
+        model, class_thresholds = load_model(settings.classifier, engine.threads,
+                                             engine.batch_size)
+    out = Path(out)
+    say = echo or (lambda msg: tqdm.write(msg))
+    log = ErrorLog(out / "error_log.txt", say)
+    plan = make_plan(settings, audio, model, class_thresholds,
+                     warn=lambda m: log.warning("settings", m))
+    files, problems = find_audio_files(list(inputs))
+    for path, reason in problems:
+        log.error(path, reason)
+    summary = AnalyzeSummary(files=len(files) + len(problems), model=model.name)
+    out.mkdir(parents=True, exist_ok=True)
+    atomic_write_bytes(out / PARAMS_FILE, params_text(plan, settings.classifier).encode())
+    if dask:
+        done = _run_on_dask(dask, files, out, plan, model, engine, log, summary, progress)
+    else:
+        batch = _Batch(out, plan, engine, model, log, summary, notify, cancel)
+        all_done = all(finished(result_paths(out, rel, settings.rtypes), settings)
+                       for _, rel in files)
+        try:
+            batch.run_files(files, batch.plan_file, progress, start_workers=not all_done)
+        finally:
+            batch.close()
+        done = batch.done
+    sweep_temp_files(out)
+    if settings.combine:
+        summary.combined = combine_results(out, done, settings.rtypes, log)
+    summary.detections = _count(done, log)
+    summary.failed = list(log.errors)
+    summary.warnings = list(log.warnings)
+    summary.results = {rel: paths for rel, _, paths in done}
+    summary.wall_seconds = time.perf_counter() - t0
+    atomic_write_bytes(out / SUMMARY_FILE, (summary.text() + "\n").encode("utf-8"))
+    return summary

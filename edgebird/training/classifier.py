@@ -1,0 +1,96 @@
+"""``edgebird train``, start to finish: data → embeddings → folds → export → report.
+
+Everything a user can get wrong about the data is checked before any embedding or training
+starts (``dataset.check``), so a mistake costs seconds, not an hour.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from edgebird.audio import AudioSettings
+from edgebird.pipeline import engine as eng
+from edgebird.training.dataset import TrainingSet, check, read_annotations, scan_folder
+from edgebird.training.features import build_features, synthetic_negatives
+from edgebird.training.train import TrainResult, TrainSettings, train_classifier
+
+
+@dataclass
+class TrainingRun:
+    result: TrainResult
+    files: dict[str, Path]
+    report: Path
+    dataset: TrainingSet
+
+
+def default_store() -> Path:
+    """Embeddings are shared across training runs (keyed by content and settings)."""
+    from edgebird.backbones.birdnet.model import cache_dir
+
+    return cache_dir() / "store"
+
+
+def load_training_set(data: str | os.PathLike, annotations: str | os.PathLike | None = None,
+                      group_pattern: str | None = None) -> TrainingSet:
+    if annotations:
+        return read_annotations(annotations, data, group_pattern)
+    return scan_folder(data, group_pattern)
+
+
+def train_from_data(
+    data: str | os.PathLike,
+    out: str | os.PathLike,
+    settings: TrainSettings = TrainSettings(),
+    audio: AudioSettings = AudioSettings(crop_mode="smart"),
+    engine: eng.EngineSettings = eng.EngineSettings(),
+    name: str = "CustomClassifier",
+    save_mode: str = "replace",
+    annotations: str | os.PathLike | None = None,
+    test_data: str | os.PathLike | None = None,
+    group_pattern: str | None = None,
+    store: str | os.PathLike | None = None,
+    progress: bool = True,
+    echo: Callable[[str], None] = print,
+) -> TrainingRun:
+    from edgebird.backbones.birdnet.model import BirdNET
+    from edgebird.training.model_export import export_classifier, sha256_file
+    from edgebird.training.report import write_report
+
+    t0 = time.perf_counter()
+    if save_mode not in ("replace", "append", "both"):
+        raise ValueError("save mode must be replace, append or both")
+    ts = load_training_set(data, annotations, group_pattern)
+    check(ts, settings.folds)
+    test_ts = scan_folder(test_data, group_pattern) if test_data else None
+    echo(ts.describe())
+    out = Path(out)
+    store = Path(store) if store else default_store()
+    model = BirdNET(num_threads=engine.threads, batch_size=engine.batch_size)
+    feats = build_features(ts, store, audio, model, engine, progress=progress, echo=echo)
+    test = None
+    if test_ts is not None:
+        test = build_features(test_ts, store, audio, model, engine, classes=ts.classes,
+                              require_all=False, progress=progress, echo=echo)
+    negatives = noise_eval = None
+    if settings.synthetic_negatives:
+        negatives = synthetic_negatives(model, ts.classes, settings.synthetic_negatives,
+                                        settings.seed, cache=store)
+    noise_eval = synthetic_negatives(model, ts.classes, 100, settings.seed + 1000, cache=store)
+    echo(f"training on {len(feats)} windows ({len(np.unique(feats.groups))} recordings) + "
+         f"{0 if negatives is None else len(negatives)} synthetic noise windows; "
+         f"{settings.folds} fold(s)")
+    result = train_classifier(feats, settings, negatives, noise_eval, test, echo)
+    counts = {c: int((feats.y[:, i] > 0.5).sum()) for i, c in enumerate(ts.classes)}
+    counts["(background)"] = int((feats.kind == "background").sum())
+    files = export_classifier(result, out, name, audio, model.model_path, model.labels,
+                              save_mode, counts)
+    sha = {k: sha256_file(p) for k, p in files.items()}
+    report = write_report(result, out, name, files, ts.describe(), feats.skipped, sha,
+                          time.perf_counter() - t0)
+    return TrainingRun(result, files, report, ts)

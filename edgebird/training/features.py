@@ -1,0 +1,167 @@
+"""Labelled files → a training matrix: one row per 3-s window, embeddings from the store.
+
+Embeddings come from ``embed_files`` (so a second training run on the same data is a cache
+hit, and unreadable files are skipped and listed). Annotated segments of long recordings use
+the file's windows that overlap the annotation. Synthetic non-bird sounds (rain, wind,
+engines, hiss, a quiet floor) are embedded in process and added as background rows, the
+first line of defence against the false positives users complain about most.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+
+import numpy as np
+
+from edgebird.audio import AudioSettings
+from edgebird.backbones import EmbeddingModel
+from edgebird.pipeline import engine as eng
+from edgebird.pipeline.embed import embed_files
+from edgebird.synth import noise_windows
+from edgebird.training.dataset import DatasetError, TrainingSet
+
+#: A window belongs to an annotation when it covers this much of it (or all of a short one).
+MIN_ANNOTATION_OVERLAP = 1.0
+
+
+@dataclass
+class Features:
+    """Rows are windows. ``y`` is 0/1 per class; ``kind`` is positive / background /
+    negative (a ``-Label`` folder) / synthetic."""
+
+    x: np.ndarray
+    y: np.ndarray
+    groups: np.ndarray
+    files: np.ndarray
+    starts: np.ndarray
+    kind: np.ndarray
+    classes: list[str]
+    skipped: list[tuple[str, str]] = field(default_factory=list)
+
+    def __len__(self) -> int:
+        return len(self.x)
+
+    def subset(self, idx: np.ndarray) -> Features:
+        return Features(self.x[idx], self.y[idx], self.groups[idx], self.files[idx],
+                        self.starts[idx], self.kind[idx], self.classes, self.skipped)
+
+    def concat(self, other: Features) -> Features:
+        return Features(*(np.concatenate([getattr(self, a), getattr(other, a)])
+                          for a in ("x", "y", "groups", "files", "starts", "kind")),
+                        self.classes, self.skipped + other.skipped)
+
+    def strata(self) -> np.ndarray:
+        """Label combination per row ('' for background): the stratum for grouped splits."""
+        return np.array(["+".join(np.asarray(self.classes)[r > 0.5]) for r in self.y])
+
+
+def build_features(
+    ts: TrainingSet,
+    store: str | os.PathLike,
+    audio: AudioSettings,
+    model: EmbeddingModel,
+    engine: eng.EngineSettings = eng.EngineSettings(),
+    classes: list[str] | None = None,
+    require_all: bool = True,
+    progress: bool = True,
+    echo: Callable[[str], None] | None = None,
+) -> Features:
+    """Embed every file of ``ts`` (cached in ``store``) and label its windows.
+
+    ``classes`` fixes the column order (a test set must use the training set's classes;
+    a test class the training set lacks is an error). With ``require_all`` every class must
+    keep at least one readable window.
+    """
+    classes = classes or ts.classes
+    unknown = sorted({p for f in ts.files for p in f.positives} - set(classes))
+    if unknown:
+        raise DatasetError(f"classes not in the training data: {', '.join(unknown)}")
+    col = {c: i for i, c in enumerate(classes)}
+    annotated = any(f.begin is not None for f in ts.files)
+    # Annotations point into long recordings: use all their windows and pick by overlap.
+    file_audio = replace(audio, crop_mode="segments") if annotated else audio
+    paths = sorted({str(f.path) for f in ts.files})
+    summary = embed_files(paths, store, file_audio, engine, model, progress=progress, echo=echo)
+    by_source = {e.source: e for e in summary.entries}
+    failed = {os.path.abspath(p) for p, _ in summary.failed}
+    rows: dict[str, list] = {k: [] for k in ("x", "y", "groups", "files", "starts", "kind")}
+    loaded: dict[str, tuple[np.ndarray, np.ndarray]] = {}
+    for f in ts.files:
+        src = str(Path(f.path).resolve())
+        if src not in by_source:
+            if os.path.abspath(f.path) not in failed:  # pragma: no cover - defensive
+                summary.failed.append((str(f.path), "not embedded"))
+            continue
+        if src not in loaded:
+            loaded[src] = by_source[src].load()
+        starts, embs = loaded[src]
+        if f.begin is not None:
+            seg = audio.segment_seconds
+            overlap = np.minimum(starts + seg, f.end) - np.maximum(starts, f.begin)
+            need = min(MIN_ANNOTATION_OVERLAP, f.end - f.begin)
+            keep = overlap >= need - 1e-9
+            starts, embs = starts[keep], embs[keep]
+        target = np.zeros(len(classes), dtype=np.float32)
+        for p in f.positives:
+            target[col[p]] = 1.0
+        kind = "positive" if f.positives else ("negative" if f.negatives else "background")
+        n = len(starts)
+        rows["x"].append(embs)
+        rows["y"].append(np.tile(target, (n, 1)))
+        rows["groups"].append(np.full(n, f.group, dtype=object))
+        rows["files"].append(np.full(n, str(f.path), dtype=object))
+        rows["starts"].append(starts)
+        rows["kind"].append(np.full(n, kind, dtype=object))
+    if not rows["x"]:
+        raise DatasetError("none of the training files could be read; see error_log.txt in "
+                           f"{store}")
+    feats = Features(
+        np.concatenate(rows["x"]).astype(np.float32), np.concatenate(rows["y"]),
+        np.concatenate(rows["groups"]).astype(str), np.concatenate(rows["files"]).astype(str),
+        np.concatenate(rows["starts"]), np.concatenate(rows["kind"]).astype(str),
+        list(classes), list(summary.failed))
+    missing = [c for i, c in enumerate(classes) if not (feats.y[:, i] > 0.5).any()]
+    if missing and require_all:
+        raise DatasetError(f"no readable windows for {', '.join(missing)}: every file of "
+                           "these classes failed (see the error log)")
+    return feats
+
+
+#: Bump when ``synth.noise_window`` changes, so cached noise embeddings are not reused.
+NOISE_VERSION = 1
+
+
+def synthetic_negatives(model: EmbeddingModel, classes: list[str], count: int,
+                        seed: int, cache: str | os.PathLike | None = None) -> Features:
+    """``count`` embedded noise windows (rain, wind, engine, hiss, quiet) as background rows.
+
+    With ``cache`` (a folder, e.g. the embedding store) the embeddings are kept there, keyed
+    by model, seed, count and generator version: they cost seconds to compute and never change.
+    """
+    from edgebird.synth import NOISE_KINDS
+
+    kinds = [NOISE_KINDS[i % len(NOISE_KINDS)] for i in range(count)]
+    fp = model.fingerprint.replace(":", "-")
+    path = (Path(cache) / f"synthetic-noise-v{NOISE_VERSION}-{fp}-{seed}-{count}.npy"
+            if cache else None)
+    if path is not None and path.is_file():
+        embs = np.load(path)
+    else:
+        windows, kinds = noise_windows(count, seed=seed, sr=model.sample_rate)
+        embs, _ = model.embed(windows)
+        if path is not None:
+            import io
+
+            from edgebird.core.files import atomic_write_bytes
+
+            buf = io.BytesIO()
+            np.save(buf, embs.astype(np.float32))
+            atomic_write_bytes(path, buf.getvalue())
+    return Features(
+        embs.astype(np.float32), np.zeros((count, len(classes)), dtype=np.float32),
+        np.array([f"synthetic:{seed}:{i}" for i in range(count)]),
+        np.array([f"<synthetic {k}>" for k in kinds]), np.zeros(count),
+        np.full(count, "synthetic"), list(classes))

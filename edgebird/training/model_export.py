@@ -1,0 +1,190 @@
+"""Trained heads → .tflite files users can carry anywhere, plus ``inspect``.
+
+Every model file ``X.tflite`` gets ``X_Labels.txt`` (one label per output, the name
+BirdNET-Analyzer, birdnetlib and BirdNET-Go look for) and ``X_Thresholds.csv`` beside it.
+
+All models output **logits** (no sigmoid), as BirdNET's own model and BirdNET-Analyzer's
+custom classifiers do; the analyzer applies ``sigmoid`` with the sensitivity shift. The
+heads are written directly as FULLY_CONNECTED operators (``tflite_graph``), so no TensorFlow
+is needed here, and the standalone audio → scores model is BirdNET with the head appended after
+its embedding tensor.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from dataclasses import asdict
+from pathlib import Path
+
+import numpy as np
+
+from edgebird.audio import AudioSettings
+from edgebird.backbones.birdnet import graph as tflite_graph
+from edgebird.core.files import atomic_write_bytes, hash_file
+
+KINDS = {
+    "head": "head only (BirdNET embeddings → custom logits)",
+    "replace": "standalone, replace mode (audio → custom logits)",
+    "append": "standalone, append mode (audio → BirdNET's logits + custom logits)",
+    "base": "a BirdNET-style model without custom classes",
+}
+
+
+def sha256_file(path: Path) -> str:
+    return hash_file(path, "sha256")
+
+
+def _csv_bytes(rows: list[list]) -> bytes:
+    buf = io.StringIO()
+    csv.writer(buf, lineterminator="\n").writerows(rows)
+    return buf.getvalue().encode()
+
+
+def write_model(path: Path, content: bytes, labels: list[str],
+                thresholds: np.ndarray | None) -> Path:
+    """A model file with its labels (and thresholds) beside it, each written atomically."""
+    atomic_write_bytes(path, content)
+    stem = path.with_suffix("")
+    atomic_write_bytes(Path(f"{stem}_Labels.txt"), ("\n".join(labels) + "\n").encode())
+    if thresholds is not None:
+        rows = [["Class", "Threshold"]] + [[c, f"{t:.2f}"] for c, t in
+                                           zip(labels[-len(thresholds):], thresholds,
+                                               strict=True)]
+        atomic_write_bytes(Path(f"{stem}_Thresholds.csv"), _csv_bytes(rows))
+    return path
+
+
+def params_rows(train_settings, audio: AudioSettings, backbone: str) -> list[list]:
+    """BirdNET-Analyzer's ``_Params.csv`` columns (its spelling), then edgebird's own."""
+    s = asdict(train_settings)
+    bna = [
+        ("Hidden units", s["hidden_units"]), ("Dropout", s["dropout"]),
+        ("Batchsize", s["batch_size"]), ("Learning rate", s["learning_rate"]),
+        ("Crop mode", audio.crop_mode), ("Crop overlap", audio.overlap), ("Audio speed", 1.0),
+        ("Upsamling mode", s["upsampling_mode"]), ("Upsamling ratio", s["upsampling_ratio"]),
+        ("use mixup", s["mixup"]), ("use label smoothing", s["label_smoothing"] > 0),
+        ("use focal loss", s["loss"] == "focal"), ("focal loss alpha", s["focal_alpha"]),
+        ("focal loss gamma", s["focal_gamma"]), ("BirdNET Model version", "V2.4"),
+    ]
+    ours = [(f"edgebird {k}", v) for k, v in s.items()] + [
+        ("edgebird fmin", audio.fmin), ("edgebird fmax", audio.fmax),
+        ("edgebird min segment", audio.min_segment_seconds), ("edgebird backbone", backbone),
+        ("edgebird output", "logits"),
+        ("edgebird sensitivity", "logit shift: sigmoid(clip(logit + (S-1)*10, -20, 20))"),
+    ]
+    return [[k for k, _ in bna + ours], [v for _, v in bna + ours]]
+
+
+def export_classifier(result, outdir: Path, name: str, audio: AudioSettings,
+                      backbone_model: Path, backbone_labels: list[str], save_mode: str,
+                      sample_counts: dict[str, int]) -> dict[str, Path]:
+    """Write the per-fold heads, the final head, the standalone model(s) and the side files."""
+    outdir.mkdir(parents=True, exist_ok=True)
+    classes = result.classes
+    files: dict[str, Path] = {}
+    for fold in result.folds:
+        p = outdir / f"{name}_fold{fold.fold}.tflite"
+        files[f"fold{fold.fold}"] = write_model(
+            p, tflite_graph.dense_head_model(fold.layers, f"edgebird head, fold {fold.fold}"),
+            classes, fold.thresholds)
+    files["head"] = write_model(outdir / f"{name}_head.tflite",
+                                tflite_graph.dense_head_model(result.final.layers),
+                                classes, result.thresholds)
+    base = backbone_model.read_bytes()
+    from edgebird.backbones.birdnet.model import EMBEDDING_TENSOR
+
+    modes = ["replace", "append"] if save_mode == "both" else [save_mode]
+    for mode in modes:
+        content = tflite_graph.append_dense_head(base, EMBEDDING_TENSOR, result.final.layers,
+                                                 mode)
+        stem = name if mode == "replace" else f"{name}_append"
+        labels = classes if mode == "replace" else backbone_labels + classes
+        files[mode] = write_model(outdir / f"{stem}.tflite", content, labels,
+                                  result.thresholds)
+    atomic_write_bytes(outdir / f"{name}_Params.csv",
+                       _csv_bytes(params_rows(result.settings, audio, "BirdNET V2.4")))
+    atomic_write_bytes(outdir / f"{name}_sample_counts.csv", _csv_bytes(
+        [["Label", "Count"]] + [[k, v] for k, v in sample_counts.items()]))
+    return files
+
+
+def inspect_model(path: str | Path) -> dict:
+    """Describe a .tflite model: kind, shapes, classes, thresholds, params, size, SHA-256.
+
+    Raises ValueError with a clear message for anything that is not a TFLite model."""
+    from edgebird.core.runtime import make_interpreter
+
+    path = Path(path)
+    if not path.is_file():
+        raise ValueError(f"no such file: {path}")
+    head = path.read_bytes()[:8]
+    if len(head) < 8 or head[4:8] != tflite_graph.FILE_IDENTIFIER:
+        raise ValueError(f"{path} is not a TFLite model (no 'TFL3' identifier); expected a "
+                         ".tflite file written by edgebird or BirdNET-Analyzer")
+    try:
+        interp = make_interpreter(model_path=str(path))
+    except Exception as exc:  # noqa: BLE001 - any loader failure means an unusable file
+        raise ValueError(f"{path} could not be loaded as a TFLite model: {exc}") from None
+    inp = interp.get_input_details()[0]
+    outs = interp.get_output_details()
+    n_in, n_out = int(inp["shape"][-1]), int(outs[0]["shape"][-1])
+    stem = path.with_suffix("")
+    labels_file = Path(f"{stem}_Labels.txt")
+    labels = labels_file.read_text(encoding="utf-8").splitlines() if labels_file.is_file() \
+        else None
+    if n_in != 144000:
+        kind = "head"
+    elif labels and len(labels) == n_out and n_out > 6522:
+        kind = "append"
+    elif n_out == 6522 and (not labels or len(labels) == 6522):
+        kind = "base"
+    else:
+        kind = "replace"
+    info = {
+        "file": str(path), "kind": kind, "description": KINDS[kind],
+        "input_shape": [int(v) for v in inp["shape_signature"]],
+        "output_shape": [int(v) for v in outs[0]["shape_signature"]],
+        "outputs": len(outs), "size_bytes": path.stat().st_size,
+        "sha256": sha256_file(path), "labels_file": str(labels_file) if labels else None,
+        "classes": labels[-(n_out - 6522):] if kind == "append" and labels else labels,
+        "warnings": [],
+    }
+    if labels is None:
+        info["warnings"].append(f"no labels file {labels_file.name} beside the model")
+    elif len(labels) != n_out:
+        info["warnings"].append(f"the labels file has {len(labels)} lines but the model has "
+                                f"{n_out} outputs: they do not belong together")
+    thr = Path(f"{stem}_Thresholds.csv")
+    if thr.is_file():
+        with open(thr, newline="") as f:
+            info["thresholds"] = {r["Class"]: float(r["Threshold"]) for r in csv.DictReader(f)}
+    for cand in (Path(f"{stem}_Params.csv"), path.parent / f"{path.stem.split('_')[0]}_Params.csv"):
+        if cand.is_file():
+            with open(cand, newline="") as f:
+                rows = list(csv.reader(f))
+            if len(rows) >= 2:
+                info["params"] = dict(zip(rows[0], rows[1], strict=False))
+            break
+    return info
+
+
+def format_inspection(info: dict) -> str:
+    lines = [f"{info['file']}", f"  kind: {info['description']}",
+             f"  input {info['input_shape']} -> output {info['output_shape']} (logits)",
+             f"  size: {info['size_bytes'] / 1024:.1f} KiB, sha256 {info['sha256']}"]
+    classes = info.get("classes") or []
+    thresholds = info.get("thresholds", {})
+    if classes:
+        lines.append(f"  {len(classes)} custom classes:" if info["kind"] != "base"
+                     else f"  {len(classes)} classes")
+        for c in classes[:50]:
+            t = thresholds.get(c)
+            lines.append(f"    {c}" + (f"  (threshold {t:.2f})" if t is not None else ""))
+        if len(classes) > 50:
+            lines.append(f"    ... and {len(classes) - 50} more")
+    if "params" in info:
+        lines.append("  params: " + json.dumps(info["params"])[:400])
+    lines += [f"  warning: {w}" for w in info["warnings"]]
+    return "\n".join(lines)

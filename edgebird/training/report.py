@@ -1,0 +1,179 @@
+"""The training report: metrics.csv / metrics.json, REPORT.md and its pictures."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from pathlib import Path
+
+import numpy as np
+
+from edgebird.core.files import atomic_write_bytes
+
+COLUMNS = ["precision@0.5", "recall@0.5", "f1@0.5", "threshold", "precision@thr", "recall@thr",
+           "f1@thr", "auprc", "auroc", "tp", "fp", "tn", "fn", "positives", "windows"]
+
+
+def _fmt(v) -> str:
+    if isinstance(v, float):
+        return "" if np.isnan(v) else f"{v:.3f}"
+    return str(v)
+
+
+def metrics_table(result) -> list[dict]:
+    """Rows: every fold's per-class metrics, the mean over folds, the baseline, the test."""
+    rows = []
+    for f in result.folds:
+        rows += [{"model": "head", "split": f"fold{f.fold}", **r} for r in f.metrics]
+        rows += [{"model": "logistic", "split": f"fold{f.fold}", **r} for r in f.baseline]
+    rows += [{"model": "head", "split": "mean", **r} for r in result.overall]
+    rows += [{"model": "logistic", "split": "mean", **r} for r in result.baseline_overall]
+    if result.test_metrics:
+        rows += [{"model": "head", "split": "test", **r} for r in result.test_metrics]
+    return rows
+
+
+def confusion(result) -> tuple[np.ndarray, list[str]]:
+    """Pooled over folds: true class (or 'background') vs the top class above its threshold
+    (or 'none'). Multi-label windows count once per true label."""
+    names = result.classes + ["background / none"]
+    n = len(result.classes)
+    m = np.zeros((n + 1, n + 1), dtype=int)
+    for f in result.folds:
+        fired = f.test_p >= f.thresholds[None, :]
+        masked = np.where(fired, f.test_p, -1.0)
+        pred = np.where(fired.any(axis=1), masked.argmax(axis=1), n)
+        for y, p in zip(f.test_y, pred, strict=True):
+            trues = np.flatnonzero(y > 0.5)
+            for t in trues if len(trues) else [n]:
+                m[t, p] += 1
+    return m, names
+
+
+def _plots(result, out: Path) -> dict[str, Path]:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    files = {}
+    fig, ax = plt.subplots(figsize=(6, 4), dpi=100)
+    for f in result.folds:
+        h = f.history
+        line, = ax.plot(h["loss"], label=f"fold {f.fold} train")
+        if "val_loss" in h:
+            ax.plot(h["val_loss"], "--", color=line.get_color(), label=f"fold {f.fold} val")
+    ax.set_xlabel("epoch")
+    ax.set_ylabel("loss")
+    ax.set_title("Learning curves (dashed: inner validation)")
+    ax.legend(fontsize=6, ncol=2)
+    fig.tight_layout()
+    files["learning_curves"] = out / "learning_curves.png"
+    fig.savefig(files["learning_curves"])
+    plt.close(fig)
+
+    m, names = confusion(result)
+    size = max(4, 0.5 * len(names) + 2)
+    fig, ax = plt.subplots(figsize=(size + 1, size), dpi=100)
+    ax.imshow(m, cmap="Blues")
+    short = [n.split("_")[-1][:24] for n in names]
+    ax.set_xticks(range(len(names)), short, rotation=60, ha="right", fontsize=7)
+    ax.set_yticks(range(len(names)), short, fontsize=7)
+    for (i, j), v in np.ndenumerate(m):
+        if v:
+            ax.text(j, i, str(v), ha="center", va="center", fontsize=6,
+                    color="white" if v > m.max() / 2 else "black")
+    ax.set_xlabel("predicted (top class above its threshold)")
+    ax.set_ylabel("true")
+    ax.set_title("Confusion, all folds' held-out windows")
+    fig.tight_layout()
+    files["confusion"] = out / "confusion_matrix.png"
+    fig.savefig(files["confusion"])
+    plt.close(fig)
+    return files
+
+
+def write_report(result, out: Path, name: str, model_files: dict[str, Path],
+                 dataset_text: str, skipped: list[tuple[str, str]], sha256: dict[str, str],
+                 seconds: float) -> Path:
+    out.mkdir(parents=True, exist_ok=True)
+    rows = metrics_table(result)
+    buf = io.StringIO()
+    w = csv.DictWriter(buf, fieldnames=["model", "split", "class"] + COLUMNS,
+                       extrasaction="ignore", lineterminator="\n")
+    w.writeheader()
+    w.writerows(rows)
+    atomic_write_bytes(out / "metrics.csv", buf.getvalue().encode())
+    payload = {
+        "classes": result.classes, "thresholds": dict(zip(result.classes,
+                                                          map(float, result.thresholds),
+                                                          strict=True)),
+        "metrics": rows, "noise_false_positives": result.noise_fp,
+        "held_out_species": result.holdout, "settings": result.settings.__dict__,
+        "folds": [{"fold": f.fold, "best_epoch": f.best_epoch, **f.sizes}
+                  for f in result.folds],
+        "models": {k: {"file": str(v), "sha256": sha256.get(k)} for k, v in model_files.items()},
+    }
+    atomic_write_bytes(out / "metrics.json",
+                       json.dumps(payload, indent=1, default=float).encode())
+    plots = _plots(result, out)
+    macro = result.overall[0]
+    base = result.baseline_overall[0]
+    lines = [
+        f"# Training report: {name}", "",
+        f"{len(result.classes)} classes, {len(result.folds)} fold(s), trained in "
+        f"{seconds:.0f} s.", "",
+        "## Data", "", "```", dataset_text, "```", "",
+    ]
+    if skipped:
+        lines += ["Files skipped (unreadable):", ""] + [f"- `{p}`: {r}" for p, r in skipped]
+        lines.append("")
+    lines += [
+        "## Cross-validated quality (held-out recordings)", "",
+        "Each fold's model never saw the recordings it is scored on; thresholds and early "
+        "stopping used an inner validation split of the training recordings.", "",
+        f"- **head, macro F1 at the per-class thresholds: {macro['f1@thr']:.3f}** "
+        f"(± {macro.get('f1@thr_std', 0):.3f} over folds); at 0.5: {macro['f1@0.5']:.3f}",
+        f"- macro AUPRC {macro['auprc']:.3f}, macro AUROC {macro['auroc']:.3f}",
+        f"- logistic-regression baseline on the same folds: macro F1 at 0.5 "
+        f"{base['f1@0.5']:.3f}, AUPRC {base['auprc']:.3f}", "",
+        "| class | P@thr | R@thr | F1@thr | F1@0.5 | AUPRC | AUROC | threshold | positives |",
+        "|---|--:|--:|--:|--:|--:|--:|--:|--:|",
+    ]
+    for r in result.overall[1:]:
+        lines.append(f"| {r['class']} | {_fmt(r['precision@thr'])} | {_fmt(r['recall@thr'])} | "
+                     f"{_fmt(r['f1@thr'])} | {_fmt(r['f1@0.5'])} | {_fmt(r['auprc'])} | "
+                     f"{_fmt(r['auroc'])} | {_fmt(r['threshold'])} | {r['positives']} |")
+    lines += ["", "## False positives", ""]
+    if result.noise_fp:
+        n = result.noise_fp
+        lines.append(f"- **Noise made in code** (rain, wind, engines, hiss, a quiet floor; "
+                     f"{n['windows']} windows never used in training): the final model fires "
+                     f"on {n['fp_rate@thr']:.1%} of them at its thresholds "
+                     f"({n['fp_rate@0.5']:.1%} at 0.5; highest score {n['max_score']:.3f}).")
+    if result.holdout:
+        mean = np.mean([h["fp_rate@thr"] for h in result.holdout])
+        lines.append(f"- **Species the model never saw**: trained without one class at a "
+                     f"time, that class's windows fire some other class on {mean:.1%} of "
+                     "windows on average:")
+        lines += [f"  - {h['held_out']}: {h['fp_rate@thr']:.1%} of {h['windows']} windows"
+                  for h in result.holdout]
+    if result.test_metrics:
+        t = result.test_metrics[0]
+        lines += ["", "## Separate test set (final model)", "",
+                  f"macro F1 at the thresholds {t['f1@thr']:.3f}, at 0.5 {t['f1@0.5']:.3f}, "
+                  f"AUPRC {t['auprc']:.3f}"]
+    lines += ["", "## Models", "",
+              "All output logits; apply `sigmoid` (edgebird's analyzer does, with the "
+              "sensitivity shift). Each has `_Labels.txt` and `_Thresholds.csv` beside it.", "",
+              "| file | kind | size | SHA-256 |", "|---|---|--:|---|"]
+    for key, path in model_files.items():
+        lines.append(f"| `{path.name}` | {key} | {path.stat().st_size / 1024:.0f} KiB | "
+                     f"`{sha256.get(key, '')}` |")
+    lines += ["", "## Pictures", "",
+              f"![learning curves]({plots['learning_curves'].name})", "",
+              f"![confusion matrix]({plots['confusion'].name})", ""]
+    report = out / "REPORT.md"
+    atomic_write_bytes(report, "\n".join(lines).encode())
+    return report
