@@ -317,7 +317,9 @@ class Recorder:
     def write_tables(self, day: str) -> None:
         """``tables/<day>.BirdNET.selection.table.txt`` and ``.results.csv`` for one UTC day,
         written by edgebird's own writers; times in the Raven table are seconds since 00:00."""
-        from edgebird.core.writers import csv_table, raven
+        from edgebird.core.writers.formats import TableContext, get_format
+
+        raven, csv = get_format("table"), get_format("csv")
 
         rows = self.db.day(day)
         self.days_written.add(day)
@@ -330,12 +332,13 @@ class Recorder:
             of_day.append(Detection(source, s, s + (end - start), species, conf))
             by_source.setdefault(source, []).append(Detection(source, start, end, species,
                                                               conf))
-        atomic_write_bytes(self.data / "tables" / f"{day}.BirdNET.selection.table.txt",
-                           raven.render(of_day, self.cfg.station, RATE).encode("utf-8"))
-        body = "".join(csv_table.render(dets, src).split("\n", 1)[1]
+        atomic_write_bytes(self.data / "tables" / f"{day}{raven.suffix}",
+                           raven.render(of_day, TableContext(self.cfg.station, RATE))
+                           .encode("utf-8"))
+        body = "".join(csv.render(dets, TableContext(src)).split("\n", 1)[1]
                        for src, dets in by_source.items())
-        atomic_write_bytes(self.data / "tables" / f"{day}.BirdNET.results.csv",
-                           (csv_table.HEADER + "\n" + body).encode("utf-8"))
+        atomic_write_bytes(self.data / "tables" / f"{day}{csv.suffix}",
+                           (csv.header + "\n" + body).encode("utf-8"))
 
     def finish(self) -> None:
         """Tables of the days this run added to (not every day in an old database: a year of
