@@ -51,7 +51,15 @@ from edgebird.core.scores import Detection, flat_sigmoid, merge_consecutive, sel
 from edgebird.core.writers import combined, csv_table
 from edgebird.core.writers.formats import FORMATS, TableContext, get_format
 from edgebird.pipeline import engine as eng
-from edgebird.pipeline.batch import FileBatch, FileJob, FileOutcome, Ledger, Notify, guarded
+from edgebird.pipeline.batch import (
+    FileBatch,
+    FileJob,
+    FileOutcome,
+    Ledger,
+    Notify,
+    RunSummary,
+    guarded,
+)
 from edgebird.pipeline.errorlog import ErrorLog, failure_lines
 from edgebird.species import Location
 
@@ -286,28 +294,21 @@ def process_file(path: str | os.PathLike, rel: str, out: str | os.PathLike, plan
 
 
 @dataclass
-class AnalyzeSummary:
-    files: int = 0
+class AnalyzeSummary(RunSummary):
     analyzed: int = 0
     skipped: int = 0
-    failed: list[tuple[str, str]] = field(default_factory=list)
     warnings: list[tuple[str, str]] = field(default_factory=list)
-    windows: int = 0
-    audio_seconds: float = 0.0
-    wall_seconds: float = 0.0
     detections: Counter = field(default_factory=Counter)
     results: dict[str, dict[str, Path]] = field(default_factory=dict)
     combined: list[Path] = field(default_factory=list)
     model: str = ""
 
     def text(self) -> str:
-        speed = self.audio_seconds / self.wall_seconds if self.wall_seconds > 0 else 0.0
         lines = [
             f"model: {self.model}",
             f"files: {self.files} ({self.analyzed} analyzed, {self.skipped} skipped as already "
             f"done, {len(self.failed)} failed)",
-            f"audio analyzed: {self.audio_seconds / 3600:.3f} h in {self.windows} windows, "
-            f"{self.wall_seconds:.1f} s ({speed:.0f}x realtime)",
+            self.audio_line("analyzed"),
             f"detections: {sum(self.detections.values())} of {len(self.detections)} species "
             "(all result files of this output folder)",
         ]

@@ -66,6 +66,23 @@ class FileOutcome:
     key: str = ""  # embed: the store entry
 
 
+@dataclass
+class RunSummary:
+    """What every command's run summary counts: files, failures, audio and time."""
+
+    files: int = 0
+    failed: list[tuple[str, str]] = field(default_factory=list)
+    windows: int = 0
+    audio_seconds: float = 0.0
+    wall_seconds: float = 0.0
+
+    def audio_line(self, verb: str) -> str:
+        """``audio <verb>: 0.166 h in 200 windows, 3.5 s (170x realtime)``."""
+        speed = self.audio_seconds / self.wall_seconds if self.wall_seconds > 0 else 0.0
+        return (f"audio {verb}: {self.audio_seconds / 3600:.3f} h in {self.windows} windows, "
+                f"{self.wall_seconds:.1f} s ({speed:.0f}x realtime)")
+
+
 def guarded(rel: str, path: str, work: Callable[[], FileOutcome]) -> FileOutcome:
     """``work()``, with any error that escapes it turned into a failed outcome: one file's
     problem (or a bug it triggers) must not take down a worker's whole share of a batch."""

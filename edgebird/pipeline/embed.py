@@ -28,29 +28,22 @@ from edgebird.backbones import EmbeddingModel
 from edgebird.core.files import atomic_write_bytes
 from edgebird.core.runtime import DEFAULT_BATCH_SIZE
 from edgebird.pipeline import engine as eng
-from edgebird.pipeline.batch import FileBatch, FileJob, FileOutcome, Ledger, guarded
+from edgebird.pipeline.batch import FileBatch, FileJob, FileOutcome, Ledger, RunSummary, guarded
 from edgebird.pipeline.errorlog import ErrorLog, failure_lines
 from edgebird.pipeline.store import EmbeddingStore, Entry, content_hash, entry_key
 
 
 @dataclass
-class EmbedSummary:
-    files: int = 0
+class EmbedSummary(RunSummary):
     computed: int = 0
     cached: int = 0
-    failed: list[tuple[str, str]] = field(default_factory=list)
-    windows: int = 0
-    audio_seconds: float = 0.0
-    wall_seconds: float = 0.0
     entries: list[Entry] = field(default_factory=list)
 
     def text(self) -> str:
-        speed = self.audio_seconds / self.wall_seconds if self.wall_seconds > 0 else 0.0
         lines = [
             f"files: {self.files} ({self.computed} embedded, {self.cached} from the store, "
             f"{len(self.failed)} failed)",
-            f"audio embedded: {self.audio_seconds / 3600:.3f} h in {self.windows} windows, "
-            f"{self.wall_seconds:.1f} s ({speed:.0f}x realtime)",
+            self.audio_line("embedded"),
         ]
         return "\n".join(lines + failure_lines(self.failed))
 
