@@ -1,9 +1,10 @@
 """``edgebird experiment`` on devbirds: how long the research commands take, side by side.
 
 What is measured, and why: each case is a whole process (``python -m edgebird ...``), as a user
-runs it, on ``../shared/data/devbirds`` (10 species x 10 recordings), one round after the
-other, medians over ``--runs`` rounds (default 2). The reference row is ``edgebird embed`` of
-the same files into a fresh store: the part of every experiment that touches audio.
+runs it, on ``../shared/data/devbirds`` (or ``$EDGEBIRD_DEVBIRDS``; 10 species x 10
+recordings), one round after the other, medians over ``--runs`` rounds (default 2). The
+reference row is ``edgebird embed`` of the same files into a fresh store: the part of every
+experiment that touches audio.
 
 * ``curve``, defaults (BirdNET + logistic regression, shots 1..100 capped by the data,
   10 repeats), **fresh store**: what a first run costs, embedding included. Target (issue 9):
