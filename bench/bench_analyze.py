@@ -367,7 +367,7 @@ def measure_breakdown(case: Case, outs: Path, retries: int) -> Breakdown:
         "sigmoid": profile_time(p, "scores.py", "flat_sigmoid", ("analyze.py", "detections"))[0],
         "select": profile_time(p, "scores.py", "select", ("analyze.py", "detections"))[0],
         "detections": profile_time(p, "analyze.py", "detections")[0],
-        "write": profile_time(p, "analyze.py", "on_done")[0],  # merge + write the tables
+        "write": profile_time(p, "analyze.py", "write_results")[0],  # render + write the tables
         "count": profile_time(p, "analyze.py", "_count")[0],
     }
     worker: dict[str, float] = {}
@@ -562,7 +562,7 @@ def render_breakdown(bd: dict, cases: list[Case], best: h.CeilingResult) -> list
         "is wrapped, not changed) and `getrusage` for the parent's own CPU time and peak RSS "
         "and its workers'. *Parent handling* is all the parent does per result: unpickling "
         "the logits, `Plan.detections` (`flat_sigmoid` over every class of every window, then "
-        "`select`) and writing the tables (`_Batch.on_done`). Worker columns are summed over "
+        "`select`) and writing the tables (`write_results`). Worker columns are summed over "
         "the workers: *invoke* is time inside the interpreter's `invoke` (for the head-only "
         "model both interpreters'), *decode* is `iter_windows` (reading, down-mixing, "
         "resampling to 48 kHz), *idle* is waiting for tasks. *Invoke core-ms/window* = invoke "
