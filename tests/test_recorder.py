@@ -221,6 +221,35 @@ def test_bad_configuration_stops_at_start(tmp_path, standalone):
         Recorder(load_config(config(tmp_path, head, audio)))
 
 
+def test_thresholds_outside_0_1_stop_at_start(tmp_path, standalone):
+    """The recorder reads thresholds with the kit core's parser, as analyze does: a value
+    outside [0, 1] is refused at start (exit 2, what to fix), even when min_conf overrides it."""
+    audio = recording(tmp_path / "in" / "rec.wav", 4.0)
+    thresholds = tmp_path / "Field_Thresholds.csv"
+    thresholds.write_text("Class,Threshold\n" + "".join(f"{lab},0.5\n" for lab in LABELS[:-1])
+                          + f"{LABELS[-1]},1.7\n")
+    for min_conf in ("", "0.3"):
+        path = config(tmp_path, standalone, audio, thresholds=thresholds, min_conf=min_conf)
+        r = subprocess.run([sys.executable, "-m", "edgebird.export.recorder", "--config",
+                            str(path)], capture_output=True, text=True)
+        assert r.returncode == 2, r.stderr
+        assert "[model] thresholds:" in r.stderr and "must be in [0, 1]" in r.stderr, r.stderr
+        assert LABELS[-1] in r.stderr and "Traceback" not in r.stderr
+    with pytest.raises(ValueError, match=r"must be in \[0, 1\]"):
+        analyze_rows(tmp_path, _beside(standalone, tmp_path / "a", thresholds), audio)
+
+
+def _beside(model: Path, folder: Path, thresholds: Path) -> Path:
+    """A copy of ``model`` with its labels and ``thresholds`` as its X_Thresholds.csv."""
+    import shutil
+
+    folder.mkdir()
+    copy = Path(shutil.copy2(model, folder / model.name))
+    shutil.copy2(f"{model.with_suffix('')}_Labels.txt", folder)
+    shutil.copy2(thresholds, f"{copy.with_suffix('')}_Thresholds.csv")
+    return copy
+
+
 @pytest.mark.integration
 def test_kit_installs_alone_and_replays_like_analyze(tmp_path, standalone):
     """The kit in a fresh virtualenv (no TensorFlow, no edgebird): same detections."""
