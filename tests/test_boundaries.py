@@ -65,12 +65,11 @@ def test_contracts_are_kept(tmp_path):
 
 def test_the_linter_sees_the_mapped_packages(tmp_path):
     """The staged graph has edgebird.gui and edgebird.export and the recorder's own imports."""
-    grimp = pytest.importorskip("grimp")
+    pytest.importorskip("grimp")
     _link_tree(ROOT / "edgebird", tmp_path / "edgebird", {})
     code = ("import grimp; g = grimp.build_graph('edgebird', cache_dir=None); "
             "print(sorted(g.find_modules_directly_imported_by('edgebird.export.recorder'))); "
             "print(sorted(g.find_modules_directly_imported_by('edgebird.cli')))")
-    del grimp
     run = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, capture_output=True,
                          text=True, env={**os.environ, "PYTHONPATH": str(tmp_path)}, check=True)
     recorder, cli = run.stdout.splitlines()

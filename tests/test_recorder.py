@@ -140,9 +140,12 @@ def test_kill_9_keeps_the_database_intact(tmp_path, standalone):
     deadline = time.time() + 120
     while time.time() < deadline:
         if db.exists():
-            with sqlite3.connect(db) as c:
-                if c.execute("SELECT count(*) FROM detections").fetchone()[0] >= 3:
-                    break
+            try:
+                with sqlite3.connect(db) as c:
+                    if c.execute("SELECT count(*) FROM detections").fetchone()[0] >= 3:
+                        break
+            except sqlite3.OperationalError:  # created, its table not yet
+                pass
         time.sleep(0.1)
     os.kill(proc.pid, signal.SIGKILL)
     proc.wait()
