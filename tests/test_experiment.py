@@ -10,6 +10,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from edgebird.experiments.commands import fresh_head
 from edgebird.experiments.fewshot import (
     Noise,
     learning_curve,
@@ -20,7 +21,6 @@ from edgebird.experiments.fewshot import (
     usable_shots,
 )
 from edgebird.experiments.pseudolabel import Pool, PseudoSettings, choose, run_rounds, split_pool
-from edgebird.experiments.commands import fresh_head
 from edgebird.heads import HEADS, KERAS_HEADS, KNNHead, LogisticHead, PrototypeHead
 from edgebird.training.features import Features
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 import pickle
 import subprocess
 import sys
-from functools import lru_cache
+from functools import cache
 
 import numpy as np
 import pytest
@@ -58,7 +58,7 @@ def _needs(name: str) -> None:
         pytest.importorskip("tensorflow")
 
 
-@lru_cache(maxsize=None)
+@cache
 def fitted(name: str, backbone: str):
     x, y = separable(WIDTHS[backbone])
     return make_head(name, **FAST.get(name, {})).fit(x, y), x, y
@@ -176,3 +176,8 @@ def test_heads_import_neither_tensorflow_nor_training():
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                          check=True).stdout
     assert out.strip() == "[]"
+
+
+def test_registry_order_is_the_experiments_order():
+    assert list(HEADS) == ["logreg", "svm-linear", "svm-rbf", "dense", "dense-mixup", "knn",
+                           "prototype"]

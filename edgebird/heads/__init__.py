@@ -20,9 +20,13 @@ from edgebird.heads.base import (
     params_of,
     sigmoid,
 )
+
+# The import order is the registry order (``--heads all``, the experiment tables):
+# isort: off
 from edgebird.heads.linear import LinearSVMHead, LogisticHead, RBFSVMHead
-from edgebird.heads.dense import DenseHead, MixupDenseHead  # noqa: I001 - registry order
+from edgebird.heads.dense import DenseHead, MixupDenseHead
 from edgebird.heads.neighbours import KNNHead, PrototypeHead
+# isort: on
 
 #: Heads that need TensorFlow.
 KERAS_HEADS = tuple(n for n, cls in HEADS.items() if issubclass(cls, DenseHead))

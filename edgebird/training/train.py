@@ -7,10 +7,10 @@ interface: ``clone``, ``fit``, ``scores``, and for heads that tune their length
 (``tunes_epochs``) ``fit(..., validation=)``, ``best_epoch_`` and ``fit_epochs``.
 
 Honesty rules: folds are grouped by recording (clips of one recording never sit on both sides);
-early stopping (for heads with epochs) and the per-class thresholds come from an inner grouped k-fold of the training
-folds (``inner_fit``), never from the fold being scored; synthetic noise is added to training
-only. The final model is trained on all data for the median epoch count of the folds, with
-the median of the folds' thresholds.
+early stopping (for heads with epochs) and the per-class thresholds come from an inner grouped
+k-fold of the training folds (``inner_fit``), never from the fold being scored; synthetic noise
+is added to training only. The final head is trained on all data (for the median epoch count
+of the folds), with the median of the folds' thresholds.
 """
 
 from __future__ import annotations
