@@ -159,7 +159,7 @@ def cmd_train(args) -> int:
     from edgebird.training.train import TrainSettings
 
     settings = TrainSettings(
-        hidden_units=args.hidden_units, dropout=args.dropout, epochs=args.epochs,
+        head=args.head, hidden_units=args.hidden_units, dropout=args.dropout, epochs=args.epochs,
         batch_size=args.batch_size, learning_rate=args.learning_rate,
         loss="focal" if args.focal_loss else "bce", focal_gamma=args.focal_loss_gamma,
         focal_alpha=args.focal_loss_alpha, label_smoothing=args.label_smoothing,
@@ -407,6 +407,11 @@ def build_parser() -> argparse.ArgumentParser:
                         "'^(XC\\d+)' (default: every file is its own recording)")
     p.add_argument("--store", help="embedding store (default ~/.cache/edgebird/store)")
     g = p.add_argument_group("head and training")
+    from edgebird.heads import exportable_heads
+
+    g.add_argument("--head", choices=exportable_heads(), default="dense",
+                   help="the head trained on the embeddings (default dense: the Keras head; "
+                        "logreg and svm-linear need no TensorFlow to train)")
     g.add_argument("--hidden-units", type=int, default=0, help="hidden ReLU layer (0: none)")
     g.add_argument("--dropout", type=float, default=0.0)
     g.add_argument("--epochs", type=int, default=100, help="at most (early stopping)")
