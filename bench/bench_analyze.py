@@ -120,7 +120,7 @@ def make_classifiers(folder: Path) -> dict[str, Path]:
     """A head-only and a standalone (replace mode) model from the same random dense layer
     1024 -> 10, each with its ``_Labels.txt`` (no thresholds file: min-conf 0.25 applies)."""
     from edgebird.backbones.birdnet import graph as tflite_graph
-    from edgebird.backbones.birdnet.model import EMBEDDING_TENSOR, birdnet_files
+    from edgebird.backbones.birdnet.files import EMBEDDING_TENSOR, birdnet_files
     from edgebird.training.model_export import write_model
 
     rng = np.random.default_rng(0)
@@ -831,7 +831,7 @@ def main(argv: list[str] | None = None) -> int:
 
     info = be.machine_info()
     print(f"machine: {info}", flush=True)
-    from edgebird.backbones.birdnet.model import birdnet_files, embedding_model_file
+    from edgebird.backbones.birdnet.files import birdnet_files, embedding_model_file
 
     embedding_model_file(birdnet_files().model)  # the rewritten model exists before timing
 

@@ -143,7 +143,7 @@ def main(argv: list[str] | None = None) -> int:
     args = p.parse_args(argv)
     runs = args.runs or (1 if args.quick else 3)
     info = be.machine_info()
-    from edgebird.backbones.birdnet.model import birdnet_files, embedding_model_file
+    from edgebird.backbones.birdnet.files import birdnet_files, embedding_model_file
 
     embedding_model_file(birdnet_files().model)
     t0 = time.perf_counter()

@@ -680,7 +680,7 @@ def main(argv: list[str] | None = None) -> int:
 
     info = machine_info()
     print(f"machine: {info}", flush=True)
-    from edgebird.backbones.birdnet.model import birdnet_files, embedding_model_file
+    from edgebird.backbones.birdnet.files import birdnet_files, embedding_model_file
 
     embedding_model_file(birdnet_files().model)  # the rewritten model exists before timing
 

@@ -549,7 +549,7 @@ def main(argv: list[str] | None = None) -> int:
     info = be.machine_info()
     versions = peer_versions(args.peers_venv)
     print(f"machine: {info}\npeers: {versions}", flush=True)
-    from edgebird.backbones.birdnet.model import birdnet_files, embedding_model_file
+    from edgebird.backbones.birdnet.files import birdnet_files, embedding_model_file
 
     embedding_model_file(birdnet_files().model)
     t_start = time.perf_counter()

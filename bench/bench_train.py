@@ -791,7 +791,7 @@ def main(argv: list[str] | None = None) -> int:
     data_label = ""
     if not args.no_cache:
         print("(2) cache hit of the embedding step ...", flush=True)
-        from edgebird.backbones.birdnet.model import birdnet_files, embedding_model_file
+        from edgebird.backbones.birdnet.files import birdnet_files, embedding_model_file
 
         embedding_model_file(birdnet_files().model)  # the rewritten model exists before timing
         data, data_label = feature_data(args.out)

@@ -20,7 +20,7 @@ from dataclasses import dataclass, field, fields
 
 import numpy as np
 
-from edgebird.audio import SAMPLE_RATE, SEGMENT_SAMPLES
+from edgebird.backbones.base import EmbeddingModel, Embeddings
 
 #: Bump whenever ``embed`` computes anything differently: it is part of the fingerprint, so
 #: stored embeddings of an older version are never mixed with new ones.
@@ -39,7 +39,7 @@ DELTA_WIDTH = 9
 
 
 @dataclass(frozen=True)
-class HandcraftedFeatures:
+class HandcraftedFeatures(EmbeddingModel):
     """Per 3-s window at 48 kHz, the time mean and std of classic audio features.
 
     Layout of the embedding (``embedding_dim = 2 * n_mels + 4 * n_mfcc + 10``, 218 at the
@@ -84,8 +84,6 @@ class HandcraftedFeatures:
     _mel_basis: np.ndarray | None = field(default=None, init=False, repr=False, compare=False)
 
     name = "handcrafted"
-    sample_rate = SAMPLE_RATE
-    segment_samples = SEGMENT_SAMPLES
 
     def __post_init__(self) -> None:
         # Canonical types, so that fmin=150 and fmin=150.0 have one fingerprint.
@@ -181,20 +179,19 @@ class HandcraftedFeatures:
                                         htk=False, norm="slaney", dtype=np.float32)
             object.__setattr__(self, "_mel_basis", basis)
 
-    def embed(self, batch: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    def embed(self, batch: np.ndarray) -> Embeddings:
         """``(features [n, embedding_dim] float32, logits [n, 0] float32)`` for float32
         ``[n, segment_samples]`` windows. Non-finite samples (a damaged float file) are
         read as 0 so that the output is always finite."""
         batch = np.ascontiguousarray(batch, dtype=np.float32)
-        if batch.ndim != 2 or batch.shape[1] != self.segment_samples:
-            raise ValueError(f"expected [n, {self.segment_samples}] samples, got {batch.shape}")
+        self.check_windows(batch)
         if not np.isfinite(batch).all():
             batch = np.nan_to_num(batch, nan=0.0, posinf=0.0, neginf=0.0)
         self.load()
         out = np.empty((len(batch), self.embedding_dim), dtype=np.float32)
         for i in range(0, len(batch), CHUNK_WINDOWS):
             out[i:i + CHUNK_WINDOWS] = self._features(batch[i:i + CHUNK_WINDOWS])
-        return out, np.zeros((len(batch), 0), dtype=np.float32)
+        return Embeddings(out, np.zeros((len(batch), 0), dtype=np.float32))
 
     # -- the features -----------------------------------------------------------------------
 
