@@ -29,6 +29,7 @@ LOGITS_TENSOR = "Identity"
 #: Bump when the rewrite changes, so stale cached rewrites are not reused.
 REWRITE_VERSION = 1
 
+
 @dataclass(frozen=True)
 class BirdNETFiles:
     model: Path
