@@ -14,9 +14,11 @@ classifier may use and per-window normalisation would turn silence into amplifie
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 from dataclasses import dataclass, field, fields
+from functools import lru_cache
 
 import numpy as np
 
@@ -189,8 +191,9 @@ class HandcraftedFeatures(EmbeddingModel):
             batch = np.nan_to_num(batch, nan=0.0, posinf=0.0, neginf=0.0)
         self.load()
         out = np.empty((len(batch), self.embedding_dim), dtype=np.float32)
-        for i in range(0, len(batch), CHUNK_WINDOWS):
-            out[i:i + CHUNK_WINDOWS] = self._features(batch[i:i + CHUNK_WINDOWS])
+        with _one_blas_thread():
+            for i in range(0, len(batch), CHUNK_WINDOWS):
+                out[i:i + CHUNK_WINDOWS] = self._features(batch[i:i + CHUNK_WINDOWS])
         return Embeddings(out, np.zeros((len(batch), 0), dtype=np.float32))
 
     # -- the features -----------------------------------------------------------------------
@@ -238,6 +241,27 @@ def _mean(x: np.ndarray) -> np.ndarray:
 
 def _std(x: np.ndarray) -> np.ndarray:
     return x.std(axis=-1, dtype=np.float64)
+
+
+@lru_cache(maxsize=1)
+def _blas_controller():
+    try:
+        from threadpoolctl import ThreadpoolController
+    except ImportError:  # pragma: no cover - threadpoolctl comes with scikit-learn
+        return None
+    return ThreadpoolController()
+
+
+def _one_blas_thread():
+    """BLAS held to one thread while features are computed: the mel product's last bits
+    depend on BLAS's thread count, which otherwise depends on the machine's cores and on
+    what ran before in the process (BirdNET's front end limits BLAS process-wide), so the
+    same window would get different features in a worker, in the parent or on a cluster
+    node. Costs ~3 us per call."""
+    controller = _blas_controller()
+    if controller is None:  # pragma: no cover
+        return contextlib.nullcontext()
+    return controller.limit(limits=1, user_api="blas")
 
 
 def _librosa():
