@@ -56,7 +56,7 @@ OVERLAPS = (0.0, 1.5, 2.5)
 def standalone_model(folder: Path) -> Path:
     """BirdNET + a random 1024 -> 10 dense head, written as the recorder's model file."""
     from edgebird.backbones.birdnet import graph as tflite_graph
-    from edgebird.backbones.birdnet.model import EMBEDDING_TENSOR, birdnet_files
+    from edgebird.backbones.birdnet.files import EMBEDDING_TENSOR, birdnet_files
     from edgebird.training.model_export import write_model
 
     rng = np.random.default_rng(3)
@@ -337,7 +337,7 @@ def main(argv: list[str] | None = None) -> int:
     info, t_start = h.begin(birdnet=False)
     folder = h.OUT / "recorder"
     folder.mkdir(parents=True, exist_ok=True)
-    from edgebird.backbones.birdnet.model import birdnet_files
+    from edgebird.backbones.birdnet.files import birdnet_files
 
     model = standalone_model(folder)
     config = write_config(folder, model, replay_file(folder))

@@ -135,7 +135,7 @@ def machine_info() -> dict[str, str]:
 def prepare_birdnet() -> None:
     """Make sure BirdNET's rewritten model exists before anything is timed (the first use
     writes it once; no benchmark should pay for that)."""
-    from edgebird.backbones.birdnet.model import birdnet_files, embedding_model_file
+    from edgebird.backbones.birdnet.files import birdnet_files, embedding_model_file
 
     embedding_model_file(birdnet_files().model)
 

@@ -249,7 +249,7 @@ def cmd_experiment(args) -> int:
 
     try:
         if args.experiment == "layers":
-            from edgebird.backbones.birdnet.model import FUSION_LAYERS, list_layers
+            from edgebird.backbones.birdnet.fusion import FUSION_LAYERS, list_layers
 
             for name, shape in list_layers(args.model):
                 mark = "  (default fusion layer)" if name in FUSION_LAYERS else ""

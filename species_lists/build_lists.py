@@ -3,8 +3,9 @@
 Method
 ------
 The meta-model (``BirdNET_GLOBAL_6K_V2.4_MData_Model_V2_FP16.tflite``, wrapped by
-``edgebird.species.occurrence``) maps ``(latitude, longitude, week)`` to an occurrence score in
-[0, 1] for each of BirdNET's 6,522 labels; weeks are 1-48, four per month. For each region we
+``edgebird.backbones.birdnet.meta.occurrence``) maps ``(latitude, longitude, week)`` to an
+occurrence score in [0, 1] for each of BirdNET's 6,522 labels; weeks are 1-48, four per month.
+For each region we
 evaluate it at every point of a lat/lon grid inside the region and in every one of the 48 weeks,
 and keep the highest score each label reaches.
 
@@ -44,9 +45,9 @@ from pathlib import Path
 import numpy as np
 from matplotlib.path import Path as Polygon
 
-from edgebird.backbones.birdnet.model import birdnet_files
+from edgebird.backbones.birdnet.files import birdnet_files
+from edgebird.backbones.birdnet.meta import birdnet_labels, occurrence
 from edgebird.core.files import atomic_write_bytes
-from edgebird.species import birdnet_labels, occurrence
 
 THRESHOLD = 0.03  # BirdNET-Analyzer's default sf_thresh
 WEEKS = range(1, 49)  # all 48 weeks (four per month); -1 (year-round) is not used

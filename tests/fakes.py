@@ -7,10 +7,12 @@ from pathlib import Path
 import numpy as np
 import soundfile as sf
 
+from edgebird.backbones import EmbeddingModel, Embeddings
+
 SR = 48000
 
 
-class FakeModel:
+class FakeModel(EmbeddingModel):
     """Logits known from the samples: label A's logit is ``40 * mean - 2`` (a window of
     level 0.1 scores sigmoid(2) = 0.88, a silent one sigmoid(-2) = 0.12), B's is 0 (0.5),
     C's is -10."""
@@ -25,7 +27,7 @@ class FakeModel:
     def embed(self, batch):
         m = np.asarray(batch, dtype=np.float64).mean(axis=1)
         logits = np.stack([40 * m - 2, 0 * m, 0 * m - 10], axis=1).astype(np.float32)
-        return np.stack([m, m], axis=1).astype(np.float32), logits
+        return Embeddings(np.stack([m, m], axis=1).astype(np.float32), logits)
 
 
 def levels_file(path: Path, levels: list[float]) -> Path:

@@ -12,18 +12,20 @@ from conftest import chirp
 from edgebird.backbones import get_backbone
 from edgebird.backbones.birdnet import frontend
 from edgebird.backbones.birdnet import graph as tflite_graph
-from edgebird.backbones.birdnet.model import (
+from edgebird.backbones.birdnet.files import (
     EMBEDDING_TENSOR,
-    FUSION_LAYERS,
-    BirdNET,
     birdnet_files,
+    sha256_of,
+    split_tolerance,
+)
+from edgebird.backbones.birdnet.fusion import (
+    FUSION_LAYERS,
     check_layers,
     list_layers,
     pool_layer,
     pooled_size,
-    sha256_of,
-    split_tolerance,
 )
+from edgebird.backbones.birdnet.model import BirdNET
 from edgebird.core.runtime import make_interpreter
 
 #: channels of the three block outputs in FUSION_LAYERS, then the embedding

@@ -214,6 +214,17 @@ def test_embed_files_end_to_end(tmp_path, model):
     assert again.cached == 1 and again.computed == 0
 
 
+def test_features_do_not_depend_on_blas_threads(model):
+    """BirdNET's front end limits BLAS process-wide; a window's features must not change with
+    what ran before in the process, nor with the machine's cores."""
+    threadpoolctl = pytest.importorskip("threadpoolctl")
+    x = np.stack([tone(2500), noise(1, 0.05)[0], tone(9000)])
+    free, _ = model.embed(x)
+    for n in (1, 2, 4):
+        with threadpoolctl.threadpool_limits(limits=n, user_api="blas"):
+            np.testing.assert_array_equal(model.embed(x)[0], free)
+
+
 def test_worker_processes_give_the_same_numbers(tmp_path, model):
     """Two files in two worker processes (the model is shipped to them) match one process."""
     from edgebird.pipeline.embed import embed_files

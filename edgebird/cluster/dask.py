@@ -78,8 +78,7 @@ class _ModelCache:
 
     @staticmethod
     def _key(model) -> tuple:
-        return (type(model).__name__, model.fingerprint, getattr(model, "batch_size", None),
-                getattr(model, "num_threads", None))
+        return type(model).__name__, model.fingerprint, model.batch_size, model.num_threads
 
     @contextlib.contextmanager
     def borrow(self, model):
@@ -89,9 +88,7 @@ class _ModelCache:
             loaded = idle.pop() if idle else None
         if loaded is None:  # the first task (or the plugin) on this thread: this copy it is
             loaded = model
-            load = getattr(loaded, "load", None)
-            if load is not None:
-                load()
+            loaded.load()
         try:
             yield loaded
         finally:

@@ -213,9 +213,7 @@ def make_plan(settings: AnalyzeSettings, audio: AudioSettings, model: EmbeddingM
 
 def model_file_name(model: EmbeddingModel) -> str:
     """The model's file name, as BNA writes it into its ``model`` column."""
-    files = getattr(model, "files", None)
-    path = files.model if files is not None else getattr(model, "model_path", None)
-    return Path(path).name if path else model.name
+    return model.model_path.name if model.model_path else model.name
 
 
 def result_paths(out: Path, rel: str, rtypes: Sequence[str]) -> dict[str, Path]:

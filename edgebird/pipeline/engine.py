@@ -243,9 +243,7 @@ def _worker(model, settings, batch_size, keep_logits, tasks, results) -> None:
     pid = os.getpid()
     try:
         batcher = WindowBatcher(model, settings, batch_size, keep_logits)
-        load = getattr(model, "load", None)
-        if load is not None:  # build the interpreter now, while the parent is still planning
-            load()
+        model.load()  # build the interpreter now, while the parent is still planning
         while True:
             try:
                 task = tasks.get(timeout=0.05)
@@ -287,9 +285,7 @@ class WorkerPool:
 
     def __init__(self, model: EmbeddingModel, settings: AudioSettings,
                  engine: EngineSettings, n_workers: int):
-        prepare = getattr(model, "prepare", None)
-        if prepare is not None:  # resolve files once here, not in every worker
-            prepare()
+        model.prepare()  # resolve files once here, not in every worker
         self._ctx = mp.get_context(_start_method())
         self._used = False
         self._args = (model, settings, engine.batch_size, engine.keep_logits)

@@ -23,10 +23,9 @@ from pathlib import Path
 
 import numpy as np
 
-from edgebird.audio import SAMPLE_RATE, SEGMENT_SAMPLES
-from edgebird.backbones import EmbeddingModel
+from edgebird.audio import SEGMENT_SAMPLES
+from edgebird.backbones import EmbeddingModel, Embeddings
 from edgebird.core.labels import read_labels, read_thresholds
-from edgebird.core.quiet import quiet_native_stderr
 from edgebird.core.runtime import DEFAULT_BATCH_SIZE, make_interpreter, run_fixed_batch
 
 
@@ -88,21 +87,20 @@ def classifier_files(path: str | os.PathLike) -> ClassifierFiles:
 def _fixed_batch_interpreter(files: ClassifierFiles, batch: int, threads: int):
     """``(interpreter, input index, output index)`` with the input resized to ``batch`` rows
     once (see ``runtime.run_fixed_batch``)."""
+    from edgebird.backbones.birdnet.runner import fixed_batch
+
     interp = make_interpreter(model_path=str(files.model), num_threads=threads)
-    inp = interp.get_input_details()[0]["index"]
-    interp.resize_tensor_input(inp, [batch, files.input_width])
-    with quiet_native_stderr():
-        interp.allocate_tensors()
+    inp = fixed_batch(interp, batch)
     return interp, inp, interp.get_output_details()[0]["index"]
 
 
 def _sha16(path: Path) -> str:
-    from edgebird.backbones.birdnet.model import sha256_of
+    from edgebird.backbones.birdnet.files import sha256_of
 
     return sha256_of(path)[:16]
 
 
-class _Classifier:
+class _Classifier(EmbeddingModel):
     """What both classifier models share: their files, labels, and an interpreter that is
     built lazily in each process (never pickled to a worker)."""
 
@@ -119,53 +117,60 @@ class _Classifier:
     def labels(self) -> list[str]:
         return self.files.labels
 
+    @property
+    def model_path(self) -> Path:
+        """The classifier's own file (BirdNET-Analyzer writes its name into the tables)."""
+        return self.files.model
+
 
 class HeadModel(_Classifier):
-    """BirdNET's embedding followed by a custom head: one backbone pass per window."""
-
-    embedding_dim = 1024
-    sample_rate = SAMPLE_RATE
-    segment_samples = SEGMENT_SAMPLES
+    """BirdNET's embedding followed by a custom head: one backbone pass per window, the head
+    at the backbone's batch size (its threads are the backbone's too)."""
 
     def __init__(self, files: ClassifierFiles, backbone: EmbeddingModel):
         self.files = files
         self.backbone = backbone
         self.name = f"{backbone.name}+{files.model.name}"
         self.embedding_dim = backbone.embedding_dim
+        self.sample_rate = backbone.sample_rate
+        self.segment_samples = backbone.segment_samples
         self._interpreter = None
+
+    @property
+    def batch_size(self) -> int:
+        return self.backbone.batch_size
+
+    @property
+    def num_threads(self) -> int:
+        return self.backbone.num_threads
 
     @property
     def fingerprint(self) -> str:
         return f"{self.backbone.fingerprint}+head:{_sha16(self.files.model)}"
 
     def prepare(self) -> None:
-        prepare = getattr(self.backbone, "prepare", None)
-        if prepare is not None:
-            prepare()
+        self.backbone.prepare()
 
     def load(self):
-        load = getattr(self.backbone, "load", None)
-        if load is not None:
-            load()
+        self.backbone.load()
         if self._interpreter is None:
-            self._batch = int(getattr(self.backbone, "batch_size", DEFAULT_BATCH_SIZE))
+            self._batch = int(self.backbone.batch_size)
             self._interpreter, self._input, self._output = _fixed_batch_interpreter(
                 self.files, self._batch, 1)
         return self._interpreter
 
-    def embed(self, batch: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    def embed(self, batch: np.ndarray) -> Embeddings:
         embs, _ = self.backbone.embed(batch)
         interp = self._interpreter or self.load()
         (logits,) = run_fixed_batch(interp, self._input, [self._output], embs, self._batch)
-        return embs, logits
+        return Embeddings(embs, logits)
 
 
 class StandaloneModel(_Classifier):
-    """A single .tflite from audio to logits; it has no embedding output (dim 0)."""
+    """A single .tflite from audio to logits; it has no embedding output."""
 
     embedding_dim = 0
-    sample_rate = SAMPLE_RATE
-    segment_samples = SEGMENT_SAMPLES
+    has_embeddings = False
 
     def __init__(self, files: ClassifierFiles, num_threads: int = 1,
                  batch_size: int = DEFAULT_BATCH_SIZE, split_frontend: bool = True):
@@ -186,7 +191,7 @@ class StandaloneModel(_Classifier):
     def prepare(self) -> None:
         """Make (and check) the front-end split once, here, before workers load the model."""
         if self.split_frontend:
-            from edgebird.backbones.birdnet.model import split_files
+            from edgebird.backbones.birdnet.files import split_files
 
             split_files(self.files.model)
 
@@ -195,7 +200,8 @@ class StandaloneModel(_Classifier):
         itself (``frontend.py``), when the model has that front end and the split checks out;
         otherwise the whole model runs in the interpreter."""
         if self._interpreter is None:
-            from edgebird.backbones.birdnet.model import split_files, split_interpreter
+            from edgebird.backbones.birdnet.files import split_files
+            from edgebird.backbones.birdnet.runner import split_interpreter
 
             split = split_files(self.files.model) if self.split_frontend else None
             if split is None:
@@ -209,15 +215,15 @@ class StandaloneModel(_Classifier):
                 self._interpreter = interp
         return self._interpreter
 
-    def embed(self, batch: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        from edgebird.backbones.birdnet.model import spectrograms
+    def embed(self, batch: np.ndarray) -> Embeddings:
+        from edgebird.backbones.birdnet.runner import spectrograms
 
         interp = self._interpreter or self.load()
         if self._frontend is not None:
             batch = spectrograms(self._frontend, np.asarray(batch, dtype=np.float32))
         (logits,) = run_fixed_batch(interp, self._input, [self._output], batch,
                                     self.batch_size)
-        return np.empty((len(logits), 0), dtype=np.float32), logits
+        return Embeddings(np.empty((len(logits), 0), dtype=np.float32), logits)
 
 
 def load_model(classifier: str | os.PathLike | None = None, num_threads: int = 1,

@@ -31,7 +31,7 @@ class TrainingRun:
 
 def default_store() -> Path:
     """Embeddings are shared across training runs (keyed by content and settings)."""
-    from edgebird.backbones.birdnet.model import cache_dir
+    from edgebird.backbones.birdnet.files import cache_dir
 
     return cache_dir() / "store"
 

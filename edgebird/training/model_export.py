@@ -90,7 +90,7 @@ def export_classifier(result, outdir: Path, name: str, audio: AudioSettings,
                                 tflite_graph.dense_head_model(result.final.layers),
                                 classes, result.thresholds)
     base = backbone_model.read_bytes()
-    from edgebird.backbones.birdnet.model import EMBEDDING_TENSOR
+    from edgebird.backbones.birdnet.files import EMBEDDING_TENSOR
 
     modes = ["replace", "append"] if save_mode == "both" else [save_mode]
     for mode in modes:
