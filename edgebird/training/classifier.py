@@ -14,10 +14,11 @@ from pathlib import Path
 
 import numpy as np
 
-from edgebird.audio import AudioSettings
+from edgebird.audio import TRAINING_CROP_MODE, AudioSettings
 from edgebird.pipeline import engine as eng
 from edgebird.training.dataset import TrainingSet, check, read_annotations, scan_folder
 from edgebird.training.features import build_features, synthetic_negatives
+from edgebird.training.model_export import DEFAULT_MODEL_NAME, SAVE_MODES
 from edgebird.training.train import TrainResult, TrainSettings, train_classifier
 
 
@@ -47,10 +48,10 @@ def train_from_data(
     data: str | os.PathLike,
     out: str | os.PathLike,
     settings: TrainSettings = TrainSettings(),
-    audio: AudioSettings = AudioSettings(crop_mode="smart"),
+    audio: AudioSettings = AudioSettings(crop_mode=TRAINING_CROP_MODE),
     engine: eng.EngineSettings = eng.EngineSettings(),
-    name: str = "CustomClassifier",
-    save_mode: str = "replace",
+    name: str = DEFAULT_MODEL_NAME,
+    save_mode: str = SAVE_MODES[0],
     annotations: str | os.PathLike | None = None,
     test_data: str | os.PathLike | None = None,
     group_pattern: str | None = None,
@@ -63,7 +64,7 @@ def train_from_data(
     from edgebird.training.report import write_report
 
     t0 = time.perf_counter()
-    if save_mode not in ("replace", "append", "both"):
+    if save_mode not in SAVE_MODES:
         raise ValueError("save mode must be replace, append or both")
     ts = load_training_set(data, annotations, group_pattern)
     check(ts, settings.folds)
