@@ -313,7 +313,7 @@ def build_parser() -> argparse.ArgumentParser:
     from edgebird.pipeline.analyze import AnalyzeSettings
     from edgebird.pipeline.segments import SegmentSettings
     from edgebird.species import SORTS, Location
-    from edgebird.training.model_export import DEFAULT_MODEL_NAME, SAVE_MODES
+    from edgebird.training.classifier import DEFAULT_MODEL_NAME, SAVE_MODES
     from edgebird.training.train import TrainSettings
 
     parser = ArgumentParser(

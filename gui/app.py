@@ -17,7 +17,7 @@ from edgebird.core.scores import SENSITIVITY_RANGE
 from edgebird.pipeline.analyze import AnalyzeSettings
 from edgebird.pipeline.engine import EngineSettings
 from edgebird.pipeline.segments import COLLECTION_MODES, SegmentSettings
-from edgebird.training.model_export import DEFAULT_MODEL_NAME, SAVE_MODES
+from edgebird.training.classifier import DEFAULT_MODEL_NAME, SAVE_MODES
 from edgebird.training.train import UPSAMPLING_MODES, TrainSettings
 
 from . import handlers as h

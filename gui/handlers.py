@@ -349,7 +349,7 @@ def run_training(session: Session, data: str, out: str, name: str, train_kwargs:
                  crop_mode: str, save_mode: str, test_data: str | None = None,
                  group_pattern: str | None = None) -> Iterator[TrainState]:
     """``edgebird train`` in a child process, its log streamed; Cancel kills it."""
-    from edgebird.training.model_export import DEFAULT_MODEL_NAME
+    from edgebird.training.classifier import DEFAULT_MODEL_NAME
     from edgebird.training.train import TrainSettings
 
     if not data or not out:

@@ -59,7 +59,7 @@ def test_widgets_start_at_the_librarys_defaults(session):
     from edgebird.pipeline.engine import EngineSettings
     from edgebird.pipeline.segments import SegmentSettings
     from edgebird.species import Location
-    from edgebird.training.model_export import DEFAULT_MODEL_NAME, SAVE_MODES
+    from edgebird.training.classifier import DEFAULT_MODEL_NAME, SAVE_MODES
     from edgebird.training.train import TrainSettings
 
     widgets: dict[str, list] = {}

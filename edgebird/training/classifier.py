@@ -18,8 +18,13 @@ from edgebird.audio import TRAINING_CROP_MODE, AudioSettings
 from edgebird.pipeline import engine as eng
 from edgebird.training.dataset import TrainingSet, check, read_annotations, scan_folder
 from edgebird.training.features import build_features, synthetic_negatives
-from edgebird.training.model_export import DEFAULT_MODEL_NAME, SAVE_MODES
 from edgebird.training.train import TrainResult, TrainSettings, train_classifier
+
+#: ``--model-save-mode``: standalone models with the custom classes only (replace), BirdNET's
+#: classes + custom (append), or both files; the first is the default.
+SAVE_MODES = ("replace", "append", "both")
+#: The file name stem of a trained classifier (BirdNET-Analyzer's).
+DEFAULT_MODEL_NAME = "CustomClassifier"
 
 
 @dataclass

@@ -24,11 +24,6 @@ from edgebird.audio import AudioSettings
 from edgebird.backbones.birdnet import graph as tflite_graph
 from edgebird.core.files import atomic_write_bytes, hash_file
 
-#: ``edgebird train --model-save-mode``: standalone models with the custom classes only
-#: (replace), BirdNET's classes + custom (append), or both files; the first is the default.
-SAVE_MODES = ("replace", "append", "both")
-#: The file name stem of a trained classifier (BirdNET-Analyzer's).
-DEFAULT_MODEL_NAME = "CustomClassifier"
 KINDS = {
     "head": "head only (BirdNET embeddings → custom logits)",
     "replace": "standalone, replace mode (audio → custom logits)",
