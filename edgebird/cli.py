@@ -1,7 +1,9 @@
 """Command line: argument parsing only; each command calls one library function.
 
-Heavy imports (the interpreter, TensorFlow for training) happen inside the commands, so
-``edgebird --help`` stays instant.
+The options of the settings dataclasses are their fields (``edgebird.options``): flags, help,
+choices and defaults are written there, once, and this module only arranges them per command.
+Building the parser imports those settings modules (numpy, never the interpreter or
+TensorFlow); heavy imports happen inside the commands, so ``edgebird --help`` stays quick.
 """
 
 from __future__ import annotations
@@ -35,9 +37,9 @@ def _add_engine_options(p: argparse.ArgumentParser, dask: bool = False,
     BirdNET-Analyzer's meaning."""
     from edgebird.pipeline.engine import EngineSettings
 
-    g = p.add_argument_group(SPEED_GROUP, "--embed-batch-size: windows per BirdNET call while "
-                                          "embedding; --batch-size is the training "
-                                          "mini-batch" if embed_batch else None)
+    note = ("--embed-batch-size: windows per model call while embedding; --batch-size is "
+            "the training mini-batch")
+    g = p.add_argument_group(SPEED_GROUP, note if embed_batch else None)
     if dask:
         g.add_argument("--dask", metavar="ADDRESS|local[:N]", default=None,
                        help="run on a Dask cluster: a scheduler's address (tcp://HOST:8786) "
