@@ -70,14 +70,19 @@ def _field(cls: type, name: str) -> dataclasses.Field:
     raise KeyError(f"{cls.__name__} has no field {name!r}")
 
 
-def default_of(cls: type, name: str) -> Any:
-    """The default of one field (also for classes with required fields, e.g. ``Location``)."""
-    f = _field(cls, name)
-    if f.default is not dataclasses.MISSING:
-        return f.default
+def _default(f: dataclasses.Field) -> Any:
+    """A field's default, or ``MISSING`` for a required field."""
     if f.default_factory is not dataclasses.MISSING:
         return f.default_factory()
-    raise KeyError(f"{cls.__name__}.{name} has no default")
+    return f.default
+
+
+def default_of(cls: type, name: str) -> Any:
+    """The default of one field (also for classes with required fields, e.g. ``Location``)."""
+    value = _default(_field(cls, name))
+    if value is dataclasses.MISSING:
+        raise KeyError(f"{cls.__name__}.{name} has no default")
+    return value
 
 
 def choices_of(cls: type, name: str) -> tuple[Any, ...]:
@@ -103,17 +108,17 @@ def _metavar(flags: tuple[str, ...]) -> str:
     return long.lstrip("-").replace("-", "_").upper()
 
 
-def _argument(cls: type, f: dataclasses.Field, hint: Any, option: Option,
-              flags: tuple[str, ...], default: Any) -> dict[str, Any]:
-    """``add_argument``'s keywords for one field."""
-    kw: dict[str, Any] = dict(dest=dest(cls, f.name), help=option.help, default=default)
+def _argument(key: str, hint: Any, option: Option, flags: tuple[str, ...],
+              default: Any) -> dict[str, Any]:
+    """``add_argument``'s keywords for one field (``key``: its dest)."""
+    kw: dict[str, Any] = dict(dest=key, help=option.help)
     if default is dataclasses.MISSING:
-        kw.pop("default")
         kw["required"] = True
+    else:
+        kw["default"] = default
     value_type, several = _value_type(hint)
-    if value_type is bool:
-        on = default is True
-        kw["action"] = argparse.BooleanOptionalAction if on else "store_true"
+    if value_type is bool:  # a switch; on by default, it also gets a --no- form
+        kw["action"] = argparse.BooleanOptionalAction if default is True else "store_true"
         return kw
     if option.const is not None and option.nargs is None:
         return {**kw, "action": "store_const", "const": option.const}
@@ -138,25 +143,22 @@ def add_options(parser: argparse.ArgumentParser | argparse._ArgumentGroup, cls: 
     field order or ``only``'s. ``only``/``exclude`` pick fields; ``rename`` gives a field
     other flags in this command; ``defaults`` another default in this command (e.g. ``None``
     for ``Location``'s required ``lat`` where a location is optional)."""
+    fields = {f.name: f for f in dataclasses.fields(cls)}
+    order, exclude = list(fields if only is None else only), set(exclude)
     rename, defaults = dict(rename or {}), dict(defaults or {})
-    names = {f.name for f in dataclasses.fields(cls)}
-    wanted = set(names if only is None else only) - set(exclude)
-    unknown = (wanted | set(rename) | set(defaults)) - names
+    unknown = (set(order) | exclude | set(rename) | set(defaults)) - set(fields)
     if unknown:
         raise KeyError(f"{cls.__name__} has no fields {sorted(unknown)}")
     hints = typing.get_type_hints(cls)
-    by_name = {f.name: f for f in dataclasses.fields(cls)}
-    for name in [n for n in (by_name if only is None else only) if n in wanted]:
-        f = by_name[name]
-        option = f.metadata.get(KEY)
-        if option is None:
+    for name in order:
+        option = fields[name].metadata.get(KEY)
+        if option is None or name in exclude:
             continue
-        flags = rename.get(f.name, option.flags)
+        flags = rename.get(name, option.flags)
         flags = (flags,) if isinstance(flags, str) else tuple(flags)
-        default = defaults[f.name] if f.name in defaults else (
-            default_of(cls, f.name) if f.default is not dataclasses.MISSING
-            or f.default_factory is not dataclasses.MISSING else dataclasses.MISSING)
-        parser.add_argument(*flags, **_argument(cls, f, hints[f.name], option, flags, default))
+        default = defaults[name] if name in defaults else _default(fields[name])
+        parser.add_argument(*flags, **_argument(dest(cls, name), hints[name], option, flags,
+                                                default))
 
 
 def option_values(cls: type, args: argparse.Namespace) -> dict[str, Any]:

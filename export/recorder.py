@@ -35,11 +35,10 @@ from edgebird.export.config import ConfigError, RecorderConfig, load_config
 from edgebird.export.sources import RATE, Ring, SourceError, capture, make_source
 
 from edgebird.core.files import atomic_path, atomic_write_bytes
-from edgebird.core.scores import Detection, flat_sigmoid, select
+from edgebird.core.scores import DEFAULT_MIN_CONF, Detection, flat_sigmoid, select
 
 WINDOW = 3 * RATE
 MIN_SEGMENT = RATE  # a final partial window of at least 1 s is kept, zero-padded (as analyze)
-DEFAULT_MIN_CONF = 0.25
 log = logging.getLogger("edgebird.recorder")
 
 SCHEMA = """
