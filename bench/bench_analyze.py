@@ -2,7 +2,7 @@
 
 What is measured, and why:
 
-(1) The CEILING, as ``bench_embed.py`` measures it (its ``measure_ceiling``): BirdNET alone on
+(1) The CEILING, as every benchmark measures it (``harness.measure_ceiling``): BirdNET alone on
     random windows in P spawned processes x T interpreter threads, batch B, nothing else
     running. 2 x 1, batch 4 is the best configuration bench_embed found on 2 cores; 2 x 1
     batch 8 and 1 x 2 batch 4 are measured for context. No analysis can be faster than the
@@ -25,7 +25,7 @@ What is measured, and why:
     per segment (a segment is one 3-s window), the ratio to the ceiling, CPU seconds (user +
     sys of the whole tree, from ``getrusage(RUSAGE_CHILDREN)``), and peak RSS of the process
     tree and of the largest single process. Memory comes from a SEPARATE run of the same
-    command through ``bench_embed.run_process`` (its sampler thread reads the tree's RSS every
+    command through ``harness.run_process`` (its sampler thread reads the tree's RSS every
     50 ms and PSS every 0.5 s): that thread runs in this process on the same cores and slows
     the measured run by a few percent, so the timed runs go without it. The timed command is
     then run again with skip-existing on (the default) on its finished output, where every
@@ -50,38 +50,30 @@ What is measured, and why:
 Targets (from the issue): ``analyze`` >= 0.9 x the ceiling in x realtime; peak RSS of the
 process tree <= 600 MB on the 30-minute file. MB here is 10^6 bytes.
 
-Generated audio, models and outputs go to ``bench/out/`` (git-ignored; the audio files are
-the ones bench_embed.py makes, reused when present). Results are printed as markdown and
-written between the ``bench_analyze`` markers of ``docs/BENCHMARKS.md``.
+Generated audio, models and outputs go to ``bench/out/`` (git-ignored; the audio is the
+benchmarks' shared set, ``harness.short_files`` / ``long_file``, reused when present). Results
+are printed as markdown and written between the ``bench_analyze`` markers of ``docs/BENCHMARKS.md``.
 
 Run: ``python bench/bench_analyze.py`` (full, about 9 minutes on 2 cores) or ``--quick``.
 """
 
 from __future__ import annotations
 
-import argparse
 import json
 import os
 import re
 import resource
 import shutil
 import statistics
-import subprocess
 import sys
 import time
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import harness as h
 import numpy as np
 
-BENCH = Path(__file__).resolve().parent
-sys.path.insert(0, str(BENCH))
-import bench_embed as be  # noqa: E402 - a sibling script, not a package
-
-DEFAULT_OUT = BENCH / "out"
-MARK_START = "<!-- bench_analyze:start -->"
-MARK_END = "<!-- bench_analyze:end -->"
+NAME = "bench_analyze"
 
 #: (processes, threads, batch). The first is bench_embed's best on 2 cores (and analyze's
 #: default engine); the others are context.
@@ -92,27 +84,12 @@ RUSAGE_TAG = "BENCH_ANALYZE_RUSAGE "
 PROFILE_ENV = "BENCH_ANALYZE_PROFILE_DIR"
 
 
-def children_cpu() -> float:
-    """User + sys seconds of every waited-for descendant so far (the CLI and its workers)."""
-    r = resource.getrusage(resource.RUSAGE_CHILDREN)
-    return r.ru_utime + r.ru_stime
-
-
 #: Seconds to wait before repeating a disturbed measurement, so a passing load can pass.
 RETRY_PAUSE = 10.0
 
 
-def steady(measure: Callable, label: str, retries: int):
-    """``measure()`` again (up to ``retries`` times, after a pause) while other processes
-    disturbed it; the last attempt is kept either way (its *other CPU* is reported)."""
-    for attempt in range(retries + 1):
-        result = measure()
-        if result.other_load <= be.OTHER_LOAD_LIMIT or attempt == retries:
-            return result
-        print(f"  {label}: other processes used {100 * result.other_load:.0f}% of the CPU; "
-              f"measuring again in {RETRY_PAUSE:.0f} s", flush=True)
-        time.sleep(RETRY_PAUSE)
-    raise AssertionError("unreachable")
+def steady(measure, label: str, retries: int):
+    return h.steady(measure, retries, label, RETRY_PAUSE)
 
 
 # -- custom classifiers ------------------------------------------------------------------------
@@ -153,7 +130,7 @@ class AnalyzeRun:
     failed: int
     windows: int
     detections: int
-    memory: be.ProcessRun | None = None  # peak RSS / PSS, from bench_embed's TreeSampler
+    memory: h.ProcessRun | None = None  # peak RSS / PSS, from harness.TreeSampler
 
 
 SUMMARY_RE = re.compile(r"files: (\d+) \((\d+) analyzed, (\d+) skipped as already done, "
@@ -173,24 +150,12 @@ def analyze_args(inputs: list[Path], out: Path, classifier: Path | None,
 def run_analyze(args: list[str], prefix: list[str] | None = None,
                 sample_memory: bool = False) -> AnalyzeRun:
     """One CLI process (``python -m edgebird`` unless ``prefix`` says otherwise) and its
-    tree's CPU time; with ``sample_memory``, through ``bench_embed.run_process``, whose
-    sampler thread (in this process, on the same cores) costs the run some speed."""
+    tree's CPU time; with ``sample_memory``, its memory too (``harness.run_process``: the
+    sampler thread, in this process on the same cores, costs the run some speed)."""
     cmd = [*(prefix or [sys.executable, "-m", "edgebird"]), *args]
-    before = children_cpu()
-    memory = None
-    if sample_memory:
-        memory = be.run_process(cmd)
-        wall, out, load = memory.wall, memory.stdout, memory.other_load
-    else:
-        with be.OtherLoad() as other:
-            t0 = time.perf_counter()
-            proc = subprocess.run(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                                  text=True)
-            wall = time.perf_counter() - t0
-        if proc.returncode != 0:
-            raise RuntimeError(f"{' '.join(cmd)} exited with {proc.returncode}:\n{proc.stdout}")
-        out, load = proc.stdout, other.share
-    cpu = children_cpu() - before
+    run = h.run_process(cmd, sample_memory)
+    memory = run if sample_memory else None
+    wall, cpu, out, load = run.wall, run.cpu_seconds, run.stdout, run.other_load
     m = SUMMARY_RE.search(out)
     w = re.search(r"in (\d+) windows", out)
     d = re.search(r"detections: (\d+) of", out)
@@ -201,7 +166,7 @@ def run_analyze(args: list[str], prefix: list[str] | None = None,
 
 
 @dataclass
-class Case(be.Throughput):
+class Case(h.Throughput):
     model: str  # "BirdNET", "head", "standalone"
     classifier: Path | None
     input_name: str
@@ -220,10 +185,6 @@ class Case(be.Throughput):
     def label(self) -> str:
         return {"BirdNET": "BirdNET (6,522 classes)", "head": "`-c` head-only (10 classes)",
                 "standalone": "`-c` standalone (10 classes)"}[self.model]
-
-    def median(self, attr: str, runs: str = "runs") -> float:
-        """Median of ``attr`` over ``runs``: "runs", "reruns" or "sampled"."""
-        return statistics.median(getattr(r, attr) for r in getattr(self, runs))
 
     def memory(self, attr: str) -> float:
         """Median of a memory figure (``peak_tree_rss_mb``, ...) over the sampled runs."""
@@ -264,10 +225,10 @@ class Ceiling:
     processes: int
     threads: int
     batch: int
-    runs: list[be.CeilingResult] = field(default_factory=list)
+    runs: list[h.CeilingResult] = field(default_factory=list)
 
     @property
-    def median(self) -> be.CeilingResult:
+    def median(self) -> h.CeilingResult:
         """The run with the median speed (the lower middle one for an even count)."""
         ordered = sorted(self.runs, key=lambda r: r.windows_per_s)
         return ordered[(len(ordered) - 1) // 2]
@@ -313,14 +274,14 @@ def instrumented_cli() -> int:
     print(RUSAGE_TAG + json.dumps({
         "main_wall": wall, "parent_cpu": own.ru_utime + own.ru_stime,
         "workers_cpu": kids.ru_utime + kids.ru_stime,
-        "parent_rss_mb": be.peak_rss_bytes() / be.MB,
+        "parent_rss_mb": h.peak_rss_bytes() / h.MB,
         # Workers are forked, not exec'd: their ru_maxrss is their own (KiB on Linux).
-        "worker_rss_mb": kids.ru_maxrss * 1024 / be.MB}), flush=True)
+        "worker_rss_mb": kids.ru_maxrss * 1024 / h.MB}), flush=True)
     return code
 
 
 def _instrumented_prefix() -> list[str]:
-    code = (f"import sys; sys.path.insert(0, {str(BENCH)!r}); import bench_analyze; "
+    code = (f"import sys; sys.path.insert(0, {str(h.BENCH)!r}); import bench_analyze; "
             "sys.exit(bench_analyze.instrumented_cli())")
     return [sys.executable, "-c", code]
 
@@ -399,14 +360,14 @@ def measure_breakdown(case: Case, outs: Path, retries: int) -> Breakdown:
     parent = {
         "analyze_files": profile_time(p, "analyze.py", "analyze_files")[0],
         "load_model": profile_time(p, "models.py", "load_model")[0],
-        "start_workers": profile_time(p, "analyze.py", "start_workers")[0],
+        "start_workers": profile_time(p, "batch.py", "start_workers")[0],
         "plan": profile_time(p, "analyze.py", "plan_file")[0],
         "waiting": got - loads,
         "unpickle": loads,
         "sigmoid": profile_time(p, "scores.py", "flat_sigmoid", ("analyze.py", "detections"))[0],
         "select": profile_time(p, "scores.py", "select", ("analyze.py", "detections"))[0],
         "detections": profile_time(p, "analyze.py", "detections")[0],
-        "write": profile_time(p, "analyze.py", "finish")[0],
+        "write": profile_time(p, "analyze.py", "write_results")[0],  # render + write the tables
         "count": profile_time(p, "analyze.py", "_count")[0],
     }
     worker: dict[str, float] = {}
@@ -469,10 +430,6 @@ def measure_batches(long_file: Path, outs: Path,
 
 
 # -- report ------------------------------------------------------------------------------------
-def _fmt(values: list[float], digits: int = 2) -> str:
-    return ", ".join(f"{v:.{digits}f}" for v in values)
-
-
 def render(info: dict[str, str], ceilings: list[Ceiling], cases: list[Case], runs: int,
            quick: bool, breakdown: dict | None) -> str:
     best = max((c.median for c in ceilings), key=lambda r: r.windows_per_s)
@@ -480,10 +437,7 @@ def render(info: dict[str, str], ceilings: list[Ceiling], cases: list[Case], run
     lines = [
         "## `edgebird analyze` vs the model alone",
         "",
-        f"Generated by `python bench/bench_analyze.py{' --quick' if quick else ''}` on "
-        f"{info['date']}: {info['cpu']}, {info['cores']} cores, {info['memory']}, "
-        f"Python {info['python']}, numpy {info['numpy']}, ai-edge-litert "
-        f"{info['ai-edge-litert']}, edgebird {info['edgebird']} ({info['source']}).",
+        h.generated_by(info, "bench_analyze.py", quick),
         "",
         "To rerun (from the repository root): `python bench/bench_analyze.py` (full, about 9 "
         "min on 2 cores) or `--quick` (one run each, one ceiling configuration). The ceiling "
@@ -491,7 +445,7 @@ def render(info: dict[str, str], ceilings: list[Ceiling], cases: list[Case], run
         "",
         "### Ceiling: BirdNET alone (random windows, `BirdNET.embed`, XNNPACK)",
         "",
-        "As in `bench_embed.py` (its `measure_ceiling`): P worker processes x T interpreter "
+        "As in every benchmark (`harness.measure_ceiling`): P worker processes x T interpreter "
         f"threads, batch B; each worker times {per_worker} windows after one warm-up invoke, "
         "all starting together.",
         "",
@@ -505,7 +459,7 @@ def render(info: dict[str, str], ceilings: list[Ceiling], cases: list[Case], run
         lines.append(
             f"| {r.processes} | {r.threads} | {r.batch}{mark} | {r.windows} | {r.wall:.2f} | "
             f"{r.windows_per_s:.1f} | {r.x_realtime:.0f} | {r.ms_per_segment:.1f} | "
-            f"{_fmt([x.windows_per_s for x in c.runs], 1)} | {r.load_warmup:.2f} | "
+            f"{h.fmt_list([x.windows_per_s for x in c.runs], 1)} | {r.load_warmup:.2f} | "
             f"{r.worker_rss_mb:.0f} | {100 * max(x.other_load for x in c.runs):.0f} |")
     lines += [
         "",
@@ -531,7 +485,7 @@ def render(info: dict[str, str], ceilings: list[Ceiling], cases: list[Case], run
         "user + sys of the CLI and all its workers. *Rerun*: the same command with "
         "skip-existing on (the default) on the finished output, every file skipped. *Other "
         f"CPU*: the share of the machine other processes used; runs above "
-        f"{100 * be.OTHER_LOAD_LIMIT:.0f}% are repeated.",
+        f"{100 * h.OTHER_LOAD_LIMIT:.0f}% are repeated.",
         "",
         "| model | input | windows | detections | wall s | x realtime | ms/segment "
         "| vs ceiling | peak tree RSS MB | peak tree PSS MB | peak single RSS MB | CPU s "
@@ -548,33 +502,30 @@ def render(info: dict[str, str], ceilings: list[Ceiling], cases: list[Case], run
             f"{100 * max(r.other_load for r in c.runs):.0f} |")
     lines += ["", "Every run (wall s; rerun s; sampled runs: wall s, peak tree RSS MB):", ""]
     for c in cases:
-        lines.append(f"- {c.model}, {c.input_name}: {_fmt([r.wall for r in c.runs])}; "
-                     f"{_fmt([r.wall for r in c.reruns])}; "
-                     f"{_fmt([r.wall for r in c.sampled])}, "
-                     f"{_fmt([r.memory.peak_tree_rss_mb for r in c.sampled], 0)}")
+        lines.append(f"- {c.model}, {c.input_name}: {h.fmt_list([r.wall for r in c.runs])}; "
+                     f"{h.fmt_list([r.wall for r in c.reruns])}; "
+                     f"{h.fmt_list([r.wall for r in c.sampled])}, "
+                     f"{h.fmt_list([r.memory.peak_tree_rss_mb for r in c.sampled], 0)}")
     slow = statistics.median(c.median("wall", "sampled") / c.wall - 1 for c in cases)
     lines += ["", f"The memory sampler (a thread of this benchmark, on the same cores) slows a run "
               f"by {100 * slow:.1f}% (median over the cases of sampled / timed wall), so times and "
               "memory come from separate runs. (`bench_embed.py` times its sampled runs: its "
               "speeds carry this overhead.)"]
     lines += ["", "### Targets", ""]
-    loads = ([r.other_load for c in ceilings for r in c.runs]
-             + [r.other_load for c in cases for r in c.runs])
-    if max(loads) > be.OTHER_LOAD_LIMIT:
-        lines.append(f"- **Caution: other processes used up to {100 * max(loads):.0f}% of the "
-                     "CPU during some measurements (see *other CPU*); those numbers are low.**")
+    lines += h.caution([r.other_load for c in ceilings for r in c.runs]
+                       + [r.other_load for c in cases for r in c.runs])
     for model in dict.fromkeys(c.model for c in cases):
         mine = [c for c in cases if c.model == model]
         ratios = ", ".join(f"{c.input_name} {c.x_realtime / best.x_realtime:.2f}x" for c in mine)
-        ok = all(c.x_realtime / best.x_realtime >= be.TARGET_RATIO for c in mine)
-        lines.append(f"- {mine[0].label} >= {be.TARGET_RATIO}x the ceiling: "
-                     f"**{'met' if ok else 'NOT met'}** ({ratios}).")
+        ok = all(c.x_realtime / best.x_realtime >= h.TARGET_RATIO for c in mine)
+        lines.append(f"- {mine[0].label} >= {h.TARGET_RATIO}x the ceiling: "
+                     f"{h.verdict(ok)} ({ratios}).")
     for c in cases:
         if c.input_name == "1 x 30 min":
             rss = c.memory("peak_tree_rss_mb")
             lines.append(
-                f"- {c.label}: peak RSS <= {be.TARGET_RSS_MB:.0f} MB on the 30-minute file: "
-                f"**{'met' if rss <= be.TARGET_RSS_MB else 'NOT met'}** ({rss:.0f} MB tree "
+                f"- {c.label}: peak RSS <= {h.TARGET_RSS_MB:.0f} MB on the 30-minute file: "
+                f"{h.verdict(rss <= h.TARGET_RSS_MB)} ({rss:.0f} MB tree "
                 f"RSS, {c.memory('peak_tree_pss_mb'):.0f} MB PSS, largest single process "
                 f"{c.memory('peak_single_rss_mb'):.0f} MB).")
     if breakdown:
@@ -582,7 +533,7 @@ def render(info: dict[str, str], ceilings: list[Ceiling], cases: list[Case], run
     return "\n".join(lines)
 
 
-def render_breakdown(bd: dict, cases: list[Case], best: be.CeilingResult) -> list[str]:
+def render_breakdown(bd: dict, cases: list[Case], best: h.CeilingResult) -> list[str]:
     startup: dict[str, list[AnalyzeRun]] = bd["startup"]
     profiles: dict[str, Breakdown] = bd["profiles"]
     # Core-seconds one window costs the model at the ceiling (P x T cores busy for wall).
@@ -611,7 +562,7 @@ def render_breakdown(bd: dict, cases: list[Case], best: be.CeilingResult) -> lis
         "is wrapped, not changed) and `getrusage` for the parent's own CPU time and peak RSS "
         "and its workers'. *Parent handling* is all the parent does per result: unpickling "
         "the logits, `Plan.detections` (`flat_sigmoid` over every class of every window, then "
-        "`select`) and writing the tables (`_Batch.finish`). Worker columns are summed over "
+        "`select`) and writing the tables (`write_results`). Worker columns are summed over "
         "the workers: *invoke* is time inside the interpreter's `invoke` (for the head-only "
         "model both interpreters'), *decode* is `iter_windows` (reading, down-mixing, "
         "resampling to 48 kHz), *idle* is waiting for tasks. *Invoke core-ms/window* = invoke "
@@ -693,7 +644,7 @@ GAP_PARTS = ("outside", "load", "decode", "slower_invoke", "idle", "other")
 def findings(cases: list[Case], profiles: dict[str, Breakdown],
              startup: dict[str, list[AnalyzeRun]],
              batches: dict[int, tuple[AnalyzeRun, AnalyzeRun]],
-             window_core_s: float, best: be.CeilingResult) -> list[str]:
+             window_core_s: float, best: h.CeilingResult) -> list[str]:
     out = []
     per_window = {c.key: profiles[c.key].handling / c.windows for c in cases}
     worst_parent = max(cases, key=lambda c: per_window[c.key])
@@ -750,9 +701,9 @@ def findings(cases: list[Case], profiles: dict[str, Breakdown],
         (c, b), s_ = rss["BirdNET"], rss["standalone"][1]
         tree = c.memory("peak_tree_rss_mb")
         fits = [bs for bs, (_, m) in sorted(batches.items())
-                if m.memory.peak_tree_rss_mb <= be.TARGET_RSS_MB]
+                if m.memory.peak_tree_rss_mb <= h.TARGET_RSS_MB]
         batch_note = ""
-        if tree > be.TARGET_RSS_MB and fits:
+        if tree > h.TARGET_RSS_MB and fits:
             t, m = batches[fits[-1]]
             batch_note = (f" With `--batch-size {fits[-1]}` the tree peaks at "
                           f"{m.memory.peak_tree_rss_mb:.0f} MB, at {c.audio_seconds / t.wall:.0f}x "
@@ -805,42 +756,22 @@ def findings(cases: list[Case], profiles: dict[str, Breakdown],
 
 # -- main --------------------------------------------------------------------------------------
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--quick", action="store_true",
-                        help="one run of everything, the best ceiling configuration only, fewer "
-                             "ceiling windows")
-    parser.add_argument("--runs", type=int, default=None,
-                        help="rounds of every measurement (default 3; 1 with --quick)")
-    parser.add_argument("--windows", type=int, default=None,
-                        help="windows each ceiling worker times (default 128; 32 with --quick)")
-    parser.add_argument("--retries", type=int, default=2,
-                        help="repeat a measurement disturbed by other processes up to this "
-                             "many times (default 2)")
+    parser = h.parser(__doc__, quick="one run of everything, the best ceiling configuration "
+                      "only, fewer ceiling windows",
+                      runs="rounds of every measurement (default 3; 1 with --quick)",
+                      ceiling=True, retries=True, out=h.OUT,
+                      out_help="generated audio, models and outputs")
     parser.add_argument("--breakdown", choices=["auto", "always", "never"], default="auto",
                         help="the 'where the time goes' runs: when a target is missed (auto, "
                              "the default), always or never")
-    parser.add_argument("--out", type=Path, default=DEFAULT_OUT,
-                        help=f"folder for generated audio, models and outputs "
-                             f"(default {DEFAULT_OUT})")
-    parser.add_argument("--no-docs", action="store_true", help=f"do not write {be.DOCS}")
-    args = parser.parse_args(argv)
-    runs = args.runs if args.runs is not None else (1 if args.quick else 3)
-    windows = args.windows if args.windows is not None else (32 if args.quick else 128)
-    if runs < 1 or windows < 1 or args.retries < 0:
-        parser.error("--runs and --windows must be >= 1, --retries >= 0")
+    args = h.resolve(parser, parser.parse_args(argv))
+    runs, windows = args.runs, args.windows
 
-    info = be.machine_info()
-    print(f"machine: {info}", flush=True)
-    from edgebird.backbones.birdnet.model import birdnet_files, embedding_model_file
-
-    embedding_model_file(birdnet_files().model)  # the rewritten model exists before timing
-
-    t_start = time.perf_counter()
+    info, t_start = h.begin()
     print("generating audio and models ...", flush=True)
-    audio = args.out / "audio"
-    shorts = be.make_short_files(audio / "short")
-    long30 = be.make_long_file(audio / "long" / "long_30min_44k.wav", 30)
-    one = be.make_short_files(audio / "one_3s", count=1, seconds=3.0)
+    shorts = h.short_files(args.out)
+    long30 = h.long_file(30, args.out)
+    one = h.make_short_files(args.out / "audio" / "one_3s", count=1, seconds=3.0)
     work = args.out / "analyze"
     classifiers = make_classifiers(work / "models")
 
@@ -848,26 +779,24 @@ def main(argv: list[str] | None = None) -> int:
     for model, classifier in (("BirdNET", None), ("head", classifiers["head"]),
                               ("standalone", classifiers["standalone"])):
         for name, inputs in (("20 x 60 s", shorts), ("1 x 30 min", [long30])):
-            n, seconds = be.count_windows(inputs)
+            n, seconds = h.count_windows(inputs)
             cases.append(Case(model, classifier, name, inputs, n, seconds))
     ceilings = [Ceiling(*cfg) for cfg in (CEILING_CONFIGS[:1] if args.quick else CEILING_CONFIGS)]
     outs = work / "outputs"
     for i in range(runs):
         print(f"round {i + 1}/{runs}: ceiling ...", flush=True)
         for c in ceilings:
-            r = steady(lambda c=c: be.measure_ceiling(c.processes, c.threads, c.batch, windows),
+            r = steady(lambda c=c: h.measure_ceiling(c.processes, c.threads, c.batch, windows),
                        f"ceiling P={c.processes} T={c.threads} B={c.batch}", args.retries)
             c.runs.append(r)
-            print(f"  P={c.processes} T={c.threads} B={c.batch}: {r.windows_per_s:.1f} "
-                  f"windows/s, {r.x_realtime:.0f}x realtime, {r.ms_per_segment:.1f} ms/segment "
-                  f"(other CPU {100 * r.other_load:.0f}%)", flush=True)
+            print(f"  {r.describe()}", flush=True)
         print(f"round {i + 1}/{runs}: edgebird analyze ...", flush=True)
         for case in cases:
             measure_case(case, outs, i, args.retries)
 
     best = max((c.median for c in ceilings), key=lambda r: r.windows_per_s)
-    missed = any(c.x_realtime / best.x_realtime < be.TARGET_RATIO for c in cases) or any(
-        c.memory("peak_tree_rss_mb") > be.TARGET_RSS_MB for c in cases
+    missed = any(c.x_realtime / best.x_realtime < h.TARGET_RATIO for c in cases) or any(
+        c.memory("peak_tree_rss_mb") > h.TARGET_RSS_MB for c in cases
         if c.input_name == "1 x 30 min")
     breakdown = None
     if args.breakdown == "always" or (args.breakdown == "auto" and missed):
@@ -886,7 +815,7 @@ def main(argv: list[str] | None = None) -> int:
     shutil.rmtree(outs, ignore_errors=True)
 
     section = render(info, ceilings, cases, runs, args.quick, breakdown)
-    be.publish(section, info, t_start, write=not args.no_docs, start=MARK_START, end=MARK_END)
+    h.publish(section, info, t_start, NAME, write=not args.no_docs)
     return 0
 
 

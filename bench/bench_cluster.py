@@ -2,7 +2,7 @@
 
 What is measured, and why:
 
-(1) THROUGHPUT on the other benchmarks' 20 x 60 s WAV set (``bench_embed.make_short_files``):
+(1) THROUGHPUT on the other benchmarks' 20 x 60 s WAV set (``harness.short_files``):
     ``edgebird analyze`` as a whole process with the local engine (default: one worker process
     per core) and with ``--dask local:2`` and ``--dask local:1``, a fresh output folder each
     run, round-robin over ``--runs`` rounds (default 3), medians reported. Wall time includes
@@ -26,44 +26,35 @@ Run: ``python bench/bench_cluster.py`` (about 4 min on 2 cores) or ``--quick`` (
 
 from __future__ import annotations
 
-import argparse
 import shutil
-import statistics
 import sys
-import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import harness as h
 import numpy as np
 
-BENCH = Path(__file__).resolve().parent
-sys.path.insert(0, str(BENCH))
-import bench_embed as be  # noqa: E402 - a sibling script, not a package
-
-OUT = BENCH / "out" / "cluster"
-MARK_START = "<!-- bench_cluster:start -->"
-MARK_END = "<!-- bench_cluster:end -->"
+NAME = "bench_cluster"
+OUT = h.OUT / "cluster"
+TARGET_RATIO = 0.9  # --dask local:2 against the local engine (issue)
 
 
 @dataclass
-class Case(be.Throughput):
+class Case(h.Throughput):
     name: str
     extra: list[str]
     inputs: Path
     audio_seconds: float
     windows: int
     files: int
-    runs: list[be.ProcessRun] = field(default_factory=list)
-
-    def median(self, attr: str) -> float:
-        return statistics.median(getattr(r, attr) for r in self.runs)
+    runs: list[h.ProcessRun] = field(default_factory=list)
 
 
-def run(case: Case, out: Path) -> be.ProcessRun:
+def run(case: Case, out: Path) -> h.ProcessRun:
     shutil.rmtree(out, ignore_errors=True)
-    cmd = [*be.embed_command(), "analyze", str(case.inputs), "-o", str(out), "-q",
+    cmd = [*h.edgebird_command(), "analyze", str(case.inputs), "-o", str(out), "-q",
            "--no-skip-existing", *case.extra]
-    return be.run_process(cmd)
+    return h.run_process(cmd)
 
 
 def tiny_files(folder: Path, count: int) -> Path:
@@ -95,11 +86,11 @@ def render(info: dict, cases: list[Case], runs: int) -> str:
     lines = [
         "## `edgebird analyze --dask` vs the local engine (`bench/bench_cluster.py`)",
         "",
-        f"Measured {info['date']} on {info['cpu']}, {info['cores']} cores, {info['memory']} "
-        f"RAM, Python {info['python']}, edgebird {info['edgebird']} ({info['source']}), "
-        f"dask/distributed {be.version_of('distributed')}. Whole processes, fresh output "
-        f"folders, median of {runs} round(s) run round-robin; the 20 x 60 s set is the other "
-        "benchmarks' (44.1 and 48 kHz WAV, some stereo), default settings (Raven tables).",
+        h.generated_by(info, "bench_cluster.py",
+                       extra={"dask/distributed": h.version_of("distributed")})
+        + f" Whole processes, fresh output folders, median of {runs} round(s) run round-robin; "
+        "the 20 x 60 s set is the other benchmarks' (44.1 and 48 kHz WAV, some stereo), "
+        "default settings (Raven tables).",
         "",
         "| run | files | x realtime | wall s | ms / segment | peak RSS, tree MB | "
         "every run (wall s) |",
@@ -108,11 +99,11 @@ def render(info: dict, cases: list[Case], runs: int) -> str:
     for c in cases:
         lines.append(f"| {c.name} | {c.files} | {c.x_realtime:.1f} | {c.wall:.2f} | "
                      f"{c.ms_per_segment:.1f} | {c.median('peak_tree_rss_mb'):.0f} | "
-                     + ", ".join(f"{r.wall:.2f}" for r in c.runs) + " |")
+                     + h.fmt_list(r.wall for r in c.runs) + " |")
     lines += [
         "",
         f"- **`--dask local:2` / local engine: {ratio:.2f}x** in x realtime on 20 x 60 s "
-        f"(target >= 0.9x: {'met' if ratio >= 0.9 else '**missed**'}).",
+        f"(target >= {TARGET_RATIO}x: {'met' if ratio >= TARGET_RATIO else '**missed**'}).",
         f"- 1 -> 2 workers: {d2.x_realtime / d1.x_realtime:.2f}x faster (2 cores).",
         f"- Fixed cost of a run (one 3-s file): local engine {f_local.wall:.2f} s, "
         f"`--dask local:2` {f_dask.wall:.2f} s (scheduler and 2 worker processes started, "
@@ -136,21 +127,13 @@ def render(info: dict, cases: list[Case], runs: int) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    p.add_argument("--runs", type=int, default=None)
-    p.add_argument("--quick", action="store_true")
-    p.add_argument("--no-docs", action="store_true")
-    args = p.parse_args(argv)
-    runs = args.runs or (1 if args.quick else 3)
-    info = be.machine_info()
-    from edgebird.backbones.birdnet.model import birdnet_files, embedding_model_file
-
-    embedding_model_file(birdnet_files().model)
-    t0 = time.perf_counter()
-    shorts = be.make_short_files(BENCH / "out" / "audio" / "short")
-    n, seconds = be.count_windows(shorts)
-    one = BENCH / "out" / "audio" / "one_3s"
-    tiny_files(one, 1)
+    p = h.parser(__doc__, quick="one round", runs="rounds (default 3; 1 with --quick)")
+    args = h.resolve(p, p.parse_args(argv))
+    runs = args.runs
+    info, t0 = h.begin()
+    shorts = h.short_files()
+    n, seconds = h.count_windows(shorts)
+    one = tiny_files(OUT / "tiny1", 1)  # alone in its folder: analyze is given the folder
     tiny = tiny_files(OUT / "tiny40", 40)
     short_dir = shorts[0].parent
     cases = [
@@ -168,8 +151,7 @@ def main(argv: list[str] | None = None) -> int:
             c.runs.append(run(c, OUT / "results"))
             print(f"  {c.name:32s} {c.runs[-1].wall:6.2f} s", flush=True)
     shutil.rmtree(OUT / "results", ignore_errors=True)
-    be.publish(render(info, cases, runs), info, t0, write=not args.no_docs,
-               start=MARK_START, end=MARK_END)
+    h.publish(render(info, cases, runs), info, t0, NAME, write=not args.no_docs)
     return 0
 
 

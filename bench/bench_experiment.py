@@ -1,9 +1,10 @@
 """``edgebird experiment`` on devbirds: how long the research commands take, side by side.
 
 What is measured, and why: each case is a whole process (``python -m edgebird ...``), as a user
-runs it, on ``../shared/data/devbirds`` (10 species x 10 recordings), one round after the
-other, medians over ``--runs`` rounds (default 2). The reference row is ``edgebird embed`` of
-the same files into a fresh store: the part of every experiment that touches audio.
+runs it, on ``../shared/data/devbirds`` (or ``$EDGEBIRD_DEVBIRDS``; 10 species x 10
+recordings), one round after the other, medians over ``--runs`` rounds (default 2). The
+reference row is ``edgebird embed`` of the same files into a fresh store: the part of every
+experiment that touches audio.
 
 * ``curve``, defaults (BirdNET + logistic regression, shots 1..100 capped by the data,
   10 repeats), **fresh store**: what a first run costs, embedding included. Target (issue 9):
@@ -22,38 +23,27 @@ no ``report``).
 
 from __future__ import annotations
 
-import argparse
 import shutil
-import statistics
 import sys
-import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-BENCH = Path(__file__).resolve().parent
-sys.path.insert(0, str(BENCH))
-import bench_embed as be  # noqa: E402 - a sibling script, not a package
+import harness as h
 
-ROOT = BENCH.parent
-DEVBIRDS = ROOT.parent / "shared" / "data" / "devbirds"
-OUT = BENCH / "out" / "experiment"
-MARK_START = "<!-- bench_experiment:start -->"
-MARK_END = "<!-- bench_experiment:end -->"
+NAME = "bench_experiment"
+OUT = h.OUT / "experiment"
 TARGET_SECONDS = 600.0
 
 
 @dataclass
-class Case:
+class Case(h.Medians):
     name: str
     args: list[str]
     fresh_store: bool
-    runs: list[be.ProcessRun] = field(default_factory=list)
-
-    def median(self, attr: str) -> float:
-        return statistics.median(getattr(r, attr) for r in self.runs)
+    runs: list[h.ProcessRun] = field(default_factory=list)
 
 
-def run(case: Case, data: Path) -> be.ProcessRun:
+def run(case: Case, data: Path) -> h.ProcessRun:
     store = OUT / ("store-fresh" if case.fresh_store else "store-warm")
     if case.fresh_store:
         shutil.rmtree(store, ignore_errors=True)
@@ -64,15 +54,14 @@ def run(case: Case, data: Path) -> be.ProcessRun:
     cmd = [sys.executable, "-m", "edgebird", *command, str(data), *options, "-q"]
     cmd += ["--store", str(store), "-o", str(out)] if command[0] == "experiment" else \
         ["-o", str(store)]
-    return be.run_process(cmd)
+    return h.run_process(cmd)
 
 
 def render(info: dict, cases: list[Case], runs: int) -> str:
     ref = cases[0].median("wall")
     lines = [
         "## `edgebird experiment` on devbirds (`bench/bench_experiment.py`)", "",
-        f"{info['date']}; {info['cpu']}, {info['cores']} cores, {info['memory']}; Python "
-        f"{info['python']}, numpy {info['numpy']}, ai-edge-litert {info['ai-edge-litert']}. "
+        h.generated_by(info, "bench_experiment.py") + " "
         f"Whole processes on `../shared/data/devbirds` (100 recordings, 10 species), median of "
         f"{runs} round(s); ratios to `edgebird embed` of the same files in the same run.", "",
         "| case | wall | x embed | peak RSS (tree) | target |",
@@ -94,18 +83,16 @@ def render(info: dict, cases: list[Case], runs: int) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    p.add_argument("--runs", type=int, default=None)
-    p.add_argument("--quick", action="store_true")
-    p.add_argument("--no-docs", action="store_true")
-    p.add_argument("--data", type=Path, default=DEVBIRDS)
-    args = p.parse_args(argv)
+    p = h.parser(__doc__, quick="one round, no report",
+                 runs="rounds (default 2; 1 with --quick)")
+    p.add_argument("--data", type=Path, default=h.DEVBIRDS,
+                   help=f"the devbirds recordings (default {h.DEVBIRDS})")
+    args = h.resolve(p, p.parse_args(argv), full_runs=2)
     if not (args.data / "labels.csv").is_file() and not any(args.data.glob("*/")):
         print(f"devbirds not found at {args.data}: nothing to measure", file=sys.stderr)
         return 1
-    runs = args.runs or (1 if args.quick else 2)
-    info = be.machine_info()
-    t0 = time.perf_counter()
+    runs = args.runs
+    info, t0 = h.begin(birdnet=False)
     cases = [
         Case("embed (reference), fresh store", ["embed", "--crop-mode", "smart"], True),
         Case("curve, defaults, fresh store", ["experiment", "curve"], True),
@@ -122,8 +109,7 @@ def main(argv: list[str] | None = None) -> int:
             c.runs.append(run(c, args.data))
             print(f"  {c.name:34s} {c.runs[-1].wall:7.1f} s "
                   f"{c.runs[-1].peak_tree_rss_mb:6.0f} MB", flush=True)
-    be.publish(render(info, cases, runs), info, t0, write=not args.no_docs,
-               start=MARK_START, end=MARK_END)
+    h.publish(render(info, cases, runs), info, t0, NAME, write=not args.no_docs)
     return 0
 
 

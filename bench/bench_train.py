@@ -36,7 +36,7 @@ What is measured, and why:
     inspect`` (the console script) is reported next to ``python -c pass``.
 
 Every measurement records the share of the machine other processes used meanwhile (*other
-CPU*, as in bench_embed.py); short measurements disturbed by more than 5 % are repeated,
+CPU*, ``harness.OtherLoad``); short measurements disturbed by more than 5 % are repeated,
 training runs (minutes) are flagged instead. MB is 10^6 bytes. Results are printed as markdown
 and written between the ``bench_train`` markers of ``docs/BENCHMARKS.md``.
 
@@ -52,7 +52,6 @@ import inspect
 import json
 import os
 import re
-import resource
 import shutil
 import statistics
 import subprocess
@@ -64,25 +63,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import harness as h
 import numpy as np
+from harness import DEVBIRDS, MB
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from bench_embed import (  # noqa: E402 - a sibling script, not a package
-    MB,
-    OTHER_LOAD_LIMIT,
-    OtherLoad,
-    embed_command,
-    machine_info,
-    publish,
-    version_of,
-)
-
-ROOT = Path(__file__).resolve().parent.parent
-DEFAULT_OUT = ROOT / "bench" / "out" / "train"
-DOCS = ROOT / "docs" / "BENCHMARKS.md"
-MARK_START = "<!-- bench_train:start -->"
-MARK_END = "<!-- bench_train:end -->"
-DEVBIRDS = Path("/work/shared/data/devbirds")
+NAME = "bench_train"
+DEFAULT_OUT = h.OUT / "train"
 
 TARGET_FOLD_SECONDS = 30.0
 N_ROWS, N_DIMS, N_CLASSES, N_GROUPS = 1000, 1024, 20, 10
@@ -158,7 +144,7 @@ def embedding_stats(x: np.ndarray, y: np.ndarray) -> dict[str, float]:
 
 # -- child processes ---------------------------------------------------------------------------
 def _peak_rss_mb() -> float:
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024 / MB  # KiB on Linux
+    return h.peak_rss_bytes() / MB
 
 
 def _rss_mb() -> float:
@@ -318,7 +304,7 @@ def run_child(kind: str, params: dict, echo_prefix: str | None = "    | ") -> Ch
     cmd = [sys.executable, str(Path(__file__).resolve()), "--worker", kind,
            "--params", json.dumps(params)]
     result = None
-    with tempfile.TemporaryFile("w+") as err, OtherLoad() as load:
+    with tempfile.TemporaryFile("w+") as err, h.OtherLoad() as load:
         t0 = time.perf_counter()
         proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=err, text=True, env=CHILD_ENV)
         assert proc.stdout is not None
@@ -336,28 +322,15 @@ def run_child(kind: str, params: dict, echo_prefix: str | None = "    | ") -> Ch
     return Child(result, wall, load.share)
 
 
-def run_command(cmd: list[str]) -> tuple[float, float, str]:
-    """Wall time, other CPU share and stdout of one command (stderr discarded)."""
-    with OtherLoad() as load:
-        t0 = time.perf_counter()
-        proc = subprocess.run(cmd, capture_output=True, text=True, env=CHILD_ENV)
-        wall = time.perf_counter() - t0
-    if proc.returncode != 0:
-        raise RuntimeError(f"{' '.join(cmd)} exited with {proc.returncode}:\n{proc.stderr}")
-    return wall, load.share, proc.stdout
+def run_command(cmd: list[str]) -> h.ProcessRun:
+    """One command, timed (stderr only shown on failure)."""
+    return h.run_process(cmd, sample_memory=False, env=CHILD_ENV, merge_stderr=False)
 
 
 def repeated(cmd: list[str], runs: int, retries: int) -> tuple[list[float], list[float], str]:
     """``runs`` timings of a short command; a run disturbed by other processes is repeated."""
-    walls, loads, out = [], [], ""
-    for _ in range(runs):
-        for attempt in range(retries + 1):
-            wall, load, out = run_command(cmd)
-            if load <= OTHER_LOAD_LIMIT or attempt == retries:
-                break
-        walls.append(wall)
-        loads.append(load)
-    return walls, loads, out
+    done = [h.steady(lambda: run_command(cmd), retries) for _ in range(runs)]
+    return [r.wall for r in done], [r.other_load for r in done], done[-1].stdout if done else ""
 
 
 # -- (1) import + training ---------------------------------------------------------------------
@@ -385,15 +358,12 @@ class TfImport:
 def measure_tf_import(runs: int, retries: int) -> TfImport:
     walls, tfs, ks, loads, rss = [], [], [], [], 0.0
     for _ in range(runs):
-        for attempt in range(retries + 1):
-            wall, load, out = run_command([sys.executable, "-c", TF_IMPORT_CODE])
-            if load <= OTHER_LOAD_LIMIT or attempt == retries:
-                break
-        r = json.loads(out.strip().splitlines()[-1])
-        walls.append(wall)
+        run = h.steady(lambda: run_command([sys.executable, "-c", TF_IMPORT_CODE]), retries)
+        r = json.loads(run.stdout.strip().splitlines()[-1])
+        walls.append(run.wall)
         tfs.append(r["tensorflow_s"])
         ks.append(r["keras_s"])
-        loads.append(load)
+        loads.append(run.other_load)
         rss = max(rss, r["peak_rss_kib"] * 1024 / MB)
     return TfImport(walls, tfs, ks, rss, loads)
 
@@ -415,7 +385,8 @@ CHECKS = {
         "    try:\n        edgebird.cli.main(['--help'])\n"
         "    except SystemExit:\n        pass\n",
     "`edgebird.training.model_export.inspect_model(head)`":
-        "import edgebird.training.model_export\nedgebird.model_export.inspect_model({head!r})\n",
+        "import edgebird.training.model_export\n"
+        "edgebird.training.model_export.inspect_model({head!r})\n",
     "`edgebird.cli.main(['inspect', head])`":
         "import contextlib, io, edgebird.cli\n"
         "with contextlib.redirect_stdout(io.StringIO()):\n"
@@ -441,9 +412,8 @@ def write_head_model(folder: Path) -> Path:
 def check_imports(head: Path) -> dict[str, dict]:
     out = {}
     for name, code in CHECKS.items():
-        _, _, stdout = run_command([sys.executable, "-c",
-                                    code.format(head=str(head)) + CHECK_SUFFIX])
-        out[name] = json.loads(stdout.strip().splitlines()[-1])
+        run = run_command([sys.executable, "-c", code.format(head=str(head)) + CHECK_SUFFIX])
+        out[name] = json.loads(run.stdout.strip().splitlines()[-1])
     return out
 
 
@@ -456,7 +426,7 @@ class CliTimes:
 
 
 def measure_cli(head: Path, runs: int, retries: int) -> CliTimes:
-    edgebird = embed_command()
+    edgebird = h.edgebird_command()
     times = CliTimes()
     for name, cmd in (("`python -c pass` (interpreter start-up)", [sys.executable, "-c", "pass"]),
                       ("`edgebird --help`", [*edgebird, "--help"]),
@@ -469,7 +439,7 @@ def measure_cli(head: Path, runs: int, retries: int) -> CliTimes:
 # -- (2) cache hit -----------------------------------------------------------------------------
 def feature_data(out: Path) -> tuple[Path, str]:
     if (DEVBIRDS.is_dir() and sum(1 for _ in DEVBIRDS.rglob("*.mp3")) >= 2):
-        return DEVBIRDS, "devbirds (real mp3 clips, /work/shared/data/devbirds)"
+        return DEVBIRDS, f"devbirds (real mp3 clips, {DEVBIRDS})"
     from edgebird.synth import write_dataset
 
     root = out / "synth_dataset"
@@ -481,13 +451,14 @@ def feature_data(out: Path) -> tuple[Path, str]:
 
 def measure_cache(data: Path, out: Path, retries: int) -> tuple[Child, Child]:
     store = out / "store"
-    for attempt in range(retries + 1):
+
+    def miss_then_hit() -> tuple[Child, Child]:
         shutil.rmtree(store, ignore_errors=True)
-        first = run_child("features", {"data": str(data), "store": str(store)}, None)
-        second = run_child("features", {"data": str(data), "store": str(store)}, None)
-        if max(first.other_load, second.other_load) <= OTHER_LOAD_LIMIT or attempt == retries:
-            break
-        print("  disturbed by other processes; measuring again", flush=True)
+        return (run_child("features", {"data": str(data), "store": str(store)}, None),
+                run_child("features", {"data": str(data), "store": str(store)}, None))
+
+    first, second = h.steady(miss_then_hit, retries, "embedding step",
+                             load=lambda pair: max(c.other_load for c in pair))
     shutil.rmtree(store, ignore_errors=True)
     if first.result["computed"] == 0 or second.result["computed"] != 0:
         raise RuntimeError(f"expected a miss then a hit: {first.result}, {second.result}")
@@ -495,14 +466,6 @@ def measure_cache(data: Path, out: Path, retries: int) -> tuple[Child, Child]:
 
 
 # -- report ------------------------------------------------------------------------------------
-def _fmt(values: list[float], digits: int = 2) -> str:
-    return ", ".join(f"{v:.{digits}f}" for v in values)
-
-
-def _met(ok: bool) -> str:
-    return "**met**" if ok else "**NOT met**"
-
-
 def _fits(calls: list[dict], phase: str) -> list[dict]:
     return [c for c in calls if c["phase"] == phase]
 
@@ -521,11 +484,9 @@ def render(info: dict[str, str], quick: bool, tf: TfImport, train: Child,
     lines = [
         "## `edgebird train`: head training time, cache hit, light commands",
         "",
-        f"Generated by `python bench/bench_train.py{' --quick' if quick else ''}` on "
-        f"{info['date']}: {info['cpu']}, {info['cores']} cores, {info['memory']}, "
-        f"Python {info['python']}, numpy {info['numpy']}, TensorFlow {info['tensorflow']}, "
-        f"Keras {info['keras']}, scikit-learn {info['scikit-learn']}, ai-edge-litert "
-        f"{info['ai-edge-litert']}, edgebird {info['edgebird']} ({info['source']}).",
+        h.generated_by(info, "bench_train.py", quick,
+                       {"TensorFlow": info["tensorflow"], "Keras": info["keras"],
+                        "scikit-learn": info["scikit-learn"]}),
         "",
         "To rerun (from the repository root): `python bench/bench_train.py` (full, about "
         "3-4 min on 2 cores) or `python bench/bench_train.py --quick` (first fold only, no "
@@ -569,17 +530,17 @@ def render(info: dict[str, str], quick: bool, tf: TfImport, train: Child,
                   f"{r['peak_rss_mb']:.0f} | {100 * train.other_load:.0f} |"]
     holdout_s = float("nan")
     if holdout is not None:
-        h = holdout.result
-        h_cv = _fits(h["calls"], "cv")
-        h_final = sum(c["seconds"] for c in _fits(h["calls"], "final"))
-        h_fits = _fits(h["calls"], "holdout")
-        holdout_s = h["total_s"] - h["fold_ends"][-1] - h_final
+        hr = holdout.result
+        h_cv = _fits(hr["calls"], "cv")
+        h_final = sum(c["seconds"] for c in _fits(hr["calls"], "final"))
+        h_fits = _fits(hr["calls"], "holdout")
+        holdout_s = hr["total_s"] - hr["fold_ends"][-1] - h_final
         lines += [
             f"| **B** (holdout_species={HOLDOUT_DEFAULT}, the default): whole "
-            f"`train_classifier` | {h['total_s']:.1f} | {len(h['calls'])} | | "
-            f"{h['peak_rss_mb']:.0f} | {100 * holdout.other_load:.0f} |",
-            f"| B: cross-validation, per fold | {h['fold_ends'][-1] / len(h['fold_ends']):.1f} | "
-            f"{len(h_cv) / len(h['fold_ends']):.0f} | "
+            f"`train_classifier` | {hr['total_s']:.1f} | {len(hr['calls'])} | | "
+            f"{hr['peak_rss_mb']:.0f} | {100 * holdout.other_load:.0f} |",
+            f"| B: cross-validation, per fold | {hr['fold_ends'][-1] / len(hr['fold_ends']):.1f} | "
+            f"{len(h_cv) / len(hr['fold_ends']):.0f} | "
             f"{statistics.median(c['epochs'] for c in h_cv):.0f} | | |",
             f"| **B: held-out species** ({len(h_fits)} classes, after the final model): the "
             f"cost of holdout_species={HOLDOUT_DEFAULT} | **{holdout_s:.1f}** | {len(h_fits)} | "
@@ -629,12 +590,12 @@ def render(info: dict[str, str], quick: bool, tf: TfImport, train: Child,
                      f"{r['macro_f1']:.3f}, logistic baseline {r['baseline_f1']:.3f} "
                      f"(not a quality benchmark: it shows the task is not trivial).")
     if holdout is not None:
-        h = holdout.result
+        hr = holdout.result
         lines.append(
             f"Run B repeats run A with holdout_species={HOLDOUT_DEFAULT} in another fresh "
             f"process; its held-out-species step (one fit per held-out class on the other "
             f"classes, for the final model's {r.get('epochs')} epochs) took {holdout_s:.1f} s, "
-            f"and the two whole runs differ by {h['total_s'] - r['total_s']:+.1f} s (that "
+            f"and the two whole runs differ by {hr['total_s'] - r['total_s']:+.1f} s (that "
             f"difference also holds the run-to-run noise of the cross-validation).")
 
     if cache is not None:
@@ -710,52 +671,43 @@ def render(info: dict[str, str], quick: bool, tf: TfImport, train: Child,
               "| command | wall s (median) | runs | other CPU % (max) |",
               "|---|--:|---|--:|"]
     for name, (walls, loads) in cli.rows.items():
-        lines.append(f"| {name} | {statistics.median(walls):.3f} | {_fmt(walls, 3)} | "
+        lines.append(f"| {name} | {statistics.median(walls):.3f} | {h.fmt_list(walls, 3)} | "
                      f"{100 * max(loads):.0f} |")
 
     lines += ["", "### Targets", ""]
-    loads = [train.other_load, *([holdout.other_load] if holdout else []), *tf.loads]
-    if max(loads) > OTHER_LOAD_LIMIT:
-        lines.append(f"- **Caution: other processes used up to {100 * max(loads):.0f} % of the "
-                     "CPU during the TensorFlow/training measurements (see *other CPU*); "
-                     "those times are too high.**")
+    lines += h.caution([train.other_load, *([holdout.other_load] if holdout else []),
+                        *tf.loads], "the TensorFlow/training measurements",
+                       "those times are too high")
     lines.append(f"- Training < {TARGET_FOLD_SECONDS:.0f} s per fold (1,000 x 20, "
                  f"{info['cores']} cores, TensorFlow import excluded): "
-                 f"{_met(per_fold < TARGET_FOLD_SECONDS)} ({per_fold:.1f} s per fold, "
+                 f"{h.verdict(per_fold < TARGET_FOLD_SECONDS)} ({per_fold:.1f} s per fold, "
                  f"slowest fold {max(np.diff([0.0, *ends])):.1f} s"
                  f"{'; first fold only (--quick)' if quick else ''}).")
     tf_free = {name: not (c["modules"]["tensorflow"] or c["modules"]["keras"])
                for name, c in checks.items()}
     help_ok = all(ok for name, ok in tf_free.items() if "inspect" not in name)
     inspect_ok = all(ok for name, ok in tf_free.items() if "inspect" in name)
-    lines.append(f"- `edgebird --help` does not import TensorFlow: {_met(help_ok)} "
+    lines.append(f"- `edgebird --help` does not import TensorFlow: {h.verdict(help_ok)} "
                  f"({cli.median('`edgebird --help`'):.2f} s wall, vs "
                  f"{statistics.median(tf.walls):.2f} s for a process that only imports "
                  "TensorFlow).")
     lines.append(f"- `edgebird inspect <head .tflite>` does not import TensorFlow: "
-                 f"{_met(inspect_ok)} "
+                 f"{h.verdict(inspect_ok)} "
                  f"({cli.median('`edgebird inspect BenchHead.tflite`'):.2f} s wall).")
     if cache is not None:
         a, b = cache[0].result, cache[1].result
         lines.append(f"- The second run's embedding step is a cache hit (no file embedded "
-                     f"again): {_met(b['computed'] == 0 and b['cached'] == a['files'])} "
+                     f"again): {h.verdict(b['computed'] == 0 and b['cached'] == a['files'])} "
                      f"({a['build_s'] / b['build_s']:.0f}x faster).")
     return "\n".join(lines)
 
 
 # -- main --------------------------------------------------------------------------------------
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--quick", action="store_true",
-                        help="run A's first CV fold only, no final fit, no run B "
-                             "(holdout_species=10), one run of each short measurement")
+    parser = h.parser(__doc__, quick="run A's first CV fold only, no final fit, no run B "
+                      "(holdout_species=10), one run of each short measurement", retries=True,
+                      out=DEFAULT_OUT, out_help="stores and the head model")
     parser.add_argument("--no-cache", action="store_true", help="skip the cache-hit measurement")
-    parser.add_argument("--retries", type=int, default=2,
-                        help="repeat a short measurement disturbed by other processes up to "
-                             "this many times (default 2)")
-    parser.add_argument("--out", type=Path, default=DEFAULT_OUT,
-                        help=f"folder for stores and the head model (default {DEFAULT_OUT})")
-    parser.add_argument("--no-docs", action="store_true", help=f"do not write {DOCS}")
     parser.add_argument("--worker", choices=sorted(WORKERS), help=argparse.SUPPRESS)
     parser.add_argument("--params", default="{}", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
@@ -763,16 +715,15 @@ def main(argv: list[str] | None = None) -> int:
         result = WORKERS[args.worker](json.loads(args.params))
         print(RESULT + json.dumps(result), flush=True)
         return 0
-    if args.retries < 0:
-        parser.error("--retries must be >= 0")
+    h.resolve(parser, args)
     runs = 1 if args.quick else 3
 
-    info = machine_info()
-    tf_version = version_of("tensorflow")
+    info = h.machine_info()
+    tf_version = h.version_of("tensorflow")
     if tf_version == "not installed":
-        tf_version = version_of("tensorflow-cpu")
-    info.update({"tensorflow": tf_version, "keras": version_of("keras"),
-                 "scikit-learn": version_of("scikit-learn")})
+        tf_version = h.version_of("tensorflow-cpu")
+    info.update({"tensorflow": tf_version, "keras": h.version_of("keras"),
+                 "scikit-learn": h.version_of("scikit-learn")})
     print(f"machine: {info}", flush=True)
     t_start = time.perf_counter()
     args.out.mkdir(parents=True, exist_ok=True)
@@ -785,15 +736,13 @@ def main(argv: list[str] | None = None) -> int:
               f"keras {c['modules']['keras']}", flush=True)
     cli = measure_cli(head, 3 if args.quick else 5, args.retries)
     for name, (walls, _) in cli.rows.items():
-        print(f"  {name}: {_fmt(walls, 3)} s", flush=True)
+        print(f"  {name}: {h.fmt_list(walls, 3)} s", flush=True)
 
     cache = None
     data_label = ""
     if not args.no_cache:
         print("(2) cache hit of the embedding step ...", flush=True)
-        from edgebird.backbones.birdnet.model import birdnet_files, embedding_model_file
-
-        embedding_model_file(birdnet_files().model)  # the rewritten model exists before timing
+        h.prepare_birdnet()
         data, data_label = feature_data(args.out)
         cache = measure_cache(data, args.out, min(args.retries, 1))  # ~20 s per attempt
         for name, c in zip(("fresh store", "cache hit"), cache, strict=True):
@@ -804,8 +753,8 @@ def main(argv: list[str] | None = None) -> int:
 
     print(f"(1) import tensorflow, {runs} fresh process(es) ...", flush=True)
     tf = measure_tf_import(runs, args.retries)
-    print(f"  import tensorflow {_fmt(tf.tf_seconds)} s, then keras {_fmt(tf.keras_seconds)} s",
-          flush=True)
+    print(f"  import tensorflow {h.fmt_list(tf.tf_seconds)} s, then keras "
+          f"{h.fmt_list(tf.keras_seconds)} s", flush=True)
     print(f"(1) train_classifier, {FOLDS} folds, holdout_species=0"
           f"{' (first fold only)' if args.quick else ''} ...", flush=True)
     train = run_child("train", {"seed": 0, "folds": FOLDS, "holdout": 0,
@@ -821,7 +770,7 @@ def main(argv: list[str] | None = None) -> int:
     x, y, _, _ = synthetic_embeddings(0)
     section = render(info, args.quick, tf, train, holdout, cache,
                      data_label, embedding_stats(x, y), checks, cli)
-    publish(section, info, t_start, not args.no_docs, MARK_START, MARK_END)
+    h.publish(section, info, t_start, NAME, write=not args.no_docs)
     return 0
 
 

@@ -2,11 +2,11 @@
 
 The kit (a .tar.gz) holds the standalone model with its labels, thresholds and params, an
 optional species list, the recorder runtime as an installable package (``edgebird-field``:
-the recorder plus the few edgebird modules it shares with ``analyze``: scores, writers, store,
-runtime, so scoring and tables are the same code, not a copy), a commented ``config.ini``,
-a systemd unit, ``install.sh`` and a README. The runtime's only dependencies are numpy,
-soundfile and ai-edge-litert (tflite-runtime where that is what the Pi has), all available as
-wheels for Raspberry Pi OS, so installing compiles nothing.
+the recorder plus ``edgebird.core``, the kit core it shares with ``analyze``: scores, writers,
+files, labels, runtime, so scoring and tables are the same code, not a copy), a commented
+``config.ini``, a systemd unit, ``install.sh`` and a README. The runtime's only dependencies
+are numpy, soundfile and ai-edge-litert (tflite-runtime where that is what the Pi has), all
+available as wheels for Raspberry Pi OS, so installing compiles nothing.
 """
 
 from __future__ import annotations
@@ -21,11 +21,15 @@ from pathlib import Path
 
 from edgebird import __version__
 from edgebird.core.files import atomic_write_bytes
+from edgebird.core.labels import write_labels
 
 #: What the kit ships of edgebird: the package marker and the kit core, whole and unchanged
 #: (Python 3.9, numpy only: an import-linter contract keeps it so).
 SHARED = ["__init__.py", "core"]
-RUNTIME = ["__init__.py", "config.py", "sources.py", "recorder.py"]
+#: The recorder's commented config.ini, read as a file: nothing in edgebird imports the
+#: recorder (an import-linter contract), not even for its template.
+CONFIG_TEMPLATE = "config.ini.template"
+RUNTIME = ["__init__.py", "config.py", "sources.py", "recorder.py", CONFIG_TEMPLATE]
 
 PYPROJECT = """\
 [build-system]
@@ -48,7 +52,10 @@ soundcard = ["sounddevice>=0.4"]
 edgebird-recorder = "edgebird.export.recorder:main"
 
 [tool.setuptools]
-packages = ["edgebird", "edgebird.core", "edgebird.core.writers", "edgebird.export"]
+packages = [{packages}]
+
+[tool.setuptools.package-data]
+"edgebird.export" = ["{template}"]
 """
 
 UNIT = """\
@@ -157,6 +164,13 @@ def _source_dir(package: str) -> Path:
     return Path(list(spec.submodule_search_locations)[0])
 
 
+def _packages(folder: Path, name: str) -> list[str]:
+    """``name`` and its subpackages under ``folder``: the kit installs the core whole, however
+    it is divided."""
+    return [name] + [f"{name}.{'.'.join(p.parent.relative_to(folder).parts)}"
+                     for p in sorted(folder.rglob("*/__init__.py"))]
+
+
 def build_kit(model_dir: str | os.PathLike, out: str | os.PathLike,
               species_list: str | os.PathLike | None = None, station: str = DEFAULT_STATION,
               name: str | None = None, location=None) -> Path:
@@ -198,9 +212,9 @@ def build_kit(model_dir: str | os.PathLike, out: str | os.PathLike,
         if species_list:
             shutil.copy2(species_list, kit / "species_list.txt")
         elif baked is not None:
-            (kit / "species_list.txt").write_text(
-                f"# BirdNET's location/week filter at {location.lat}, {location.lon}, week "
-                f"{location.week}, threshold {location.threshold}\n" + "\n".join(baked) + "\n")
+            write_labels(kit / "species_list.txt", baked, comment=(
+                f"BirdNET's location/week filter at {location.lat}, {location.lon}, week "
+                f"{location.week}, threshold {location.threshold}"))
         runtime = kit / "runtime"
         core, field = _source_dir("edgebird"), _source_dir("edgebird.export")
         for rel in SHARED:
@@ -213,11 +227,14 @@ def build_kit(model_dir: str | os.PathLike, out: str | os.PathLike,
         for rel in RUNTIME:
             (runtime / "edgebird" / "export").mkdir(parents=True, exist_ok=True)
             shutil.copy2(field / rel, runtime / "edgebird" / "export" / rel)
-        (runtime / "pyproject.toml").write_text(PYPROJECT.format(version=__version__))
-        from edgebird.export.config import TEMPLATE
-
+        packages = ["edgebird", *_packages(runtime / "edgebird" / "core", "edgebird.core"),
+                    "edgebird.export"]
+        (runtime / "pyproject.toml").write_text(PYPROJECT.format(
+            version=__version__, packages=", ".join(f'"{p}"' for p in packages),
+            template=CONFIG_TEMPLATE))
+        template = (field / CONFIG_TEMPLATE).read_text(encoding="utf-8")
         thr = Path(f"{model_stem.name}_Thresholds.csv")
-        (kit / "config.ini").write_text(TEMPLATE.format(
+        (kit / "config.ini").write_text(template.format(
             model=f"model/{files.model.name}", labels=f"model/{model_stem.name}_Labels.txt",
             thresholds=f"model/{thr}" if (kit / "model" / thr).is_file() else "",
             species_list="species_list.txt" if (species_list or baked) else "",

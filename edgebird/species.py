@@ -16,6 +16,8 @@ from pathlib import Path
 
 import numpy as np
 
+from edgebird.core.labels import read_species_list as parse_species_list
+from edgebird.core.labels import write_labels
 from edgebird.options import opt
 
 #: BirdNET-Analyzer's ``--sf_thresh``.
@@ -90,13 +92,10 @@ def species_at(location: Location, sort: str = "freq") -> list[tuple[str, float]
 
 def write_species_list(path: str | os.PathLike, labels: list[str]) -> Path:
     """One label per line; a folder gets ``species_list.txt`` inside (BNA's convention)."""
-    from edgebird.core.files import atomic_write_bytes
-
     path = Path(path)
     if path.is_dir() or str(path).endswith(os.sep):
         path = path / "species_list.txt"
-    atomic_write_bytes(path, ("\n".join(labels) + "\n").encode("utf-8"))
-    return path
+    return write_labels(path, labels)
 
 
 def read_species_list(path: str | os.PathLike,
@@ -110,8 +109,7 @@ def read_species_list(path: str | os.PathLike,
         path = path / "species_list.txt"
     if not path.is_file():
         raise ValueError(f"species list not found: {path}")
-    lines = [ln.strip() for ln in path.read_text(encoding="utf-8-sig").splitlines()]
-    labels = [ln for ln in lines if ln and not ln.startswith("#")]
+    labels = parse_species_list(path)
     known_set = set(known if known is not None else birdnet_labels())
     good = [lab for lab in labels if lab in known_set]
     unknown = [lab for lab in labels if lab not in known_set]

@@ -42,52 +42,11 @@ class RecorderConfig:
     health_every: float = 10.0
 
 
-TEMPLATE = """\
-# edgebird field recorder. Lines starting with # are comments; relative paths are relative
-# to this file. Restart the service after a change: sudo systemctl restart edgebird-recorder
-
-[model]
-# the standalone classifier (audio in, one score per class) and its labels, from edgebird train
-file = {model}
-labels = {labels}
-# per-class score thresholds chosen in training (delete the line to use min_conf for all)
-thresholds = {thresholds}
-# only these species are reported (one label per line); delete the line to report all
-species_list = {species_list}
-
-[detection]
-# 0.5-1.5; BirdNET-Analyzer 2.x's logit shift: sigmoid(logit + (S-1)*10)
-sensitivity = 1.0
-# one threshold for every class (0-1); leave empty to use the thresholds file
-min_conf =
-# overlap of consecutive 3-s windows in seconds (0 <= overlap < 3); more costs CPU
-overlap = 0.0
-# interpreter threads (1 is the most efficient; 2 gives a Pi 4 more headroom)
-threads = 1
-
-[audio]
-# soundcard (via the sounddevice package), arecord (ALSA's recorder), or file (replay)
-source = soundcard
-# soundcard: a sounddevice device name or number; arecord: an ALSA device such as hw:1,0;
-# empty = the default input
-device =
-# file source only: a recording or a folder of recordings, replayed as if live
-input =
-# file source only: replay at the speed of the clock (yes) or as fast as possible (no)
-realtime = no
-
-[output]
-# everything the recorder writes: detections.sqlite, clips/, tables/, health.json, logs
-data_dir = data
-# save a FLAC clip of every detection, with this much context before and after (seconds)
-clips = yes
-clip_pre = 1.0
-clip_post = 1.0
-# keep at least this much disk free (MB): the oldest clips are deleted first, never the database
-min_free_mb = 500
-# name written into tables and the health file
-station = {station}
-"""
+#: The commented ``config.ini`` a kit ships, with ``{model}``, ``{labels}``, ``{thresholds}``,
+#: ``{species_list}`` and ``{station}`` to fill in: a data file beside this module, so
+#: ``edgebird deploy`` reads it without importing the recorder.
+TEMPLATE_FILE = Path(__file__).with_name("config.ini.template")
+TEMPLATE = TEMPLATE_FILE.read_text(encoding="utf-8")
 
 
 def _path(base: Path, value: str) -> Path | None:

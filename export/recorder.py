@@ -34,7 +34,8 @@ import soundfile as sf
 from edgebird.export.config import ConfigError, RecorderConfig, load_config
 from edgebird.export.sources import RATE, Ring, SourceError, capture, make_source
 
-from edgebird.core.files import atomic_path, atomic_write_bytes
+from edgebird.core.files import atomic_path, atomic_write_bytes, hash_file
+from edgebird.core.labels import read_labels, read_species_list, read_thresholds
 from edgebird.core.scores import DEFAULT_MIN_CONF, Detection, flat_sigmoid, select
 
 WINDOW = 3 * RATE
@@ -59,15 +60,24 @@ CREATE INDEX IF NOT EXISTS detections_time ON detections (time_utc);
 """
 
 
+def _read(parse: Callable, path: Path, key: str):
+    """One of the model's text files (``[model] key``), parsed by the kit core's parser, the
+    one ``analyze`` uses: a file it refuses stops the recorder at start, saying what to fix."""
+    try:
+        return parse(path)
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"[model] {key}: {path} cannot be read ({exc})") from None
+    except ValueError as exc:
+        raise ConfigError(f"[model] {key}: {exc}") from None
+
+
 class Model:
     """The standalone classifier with its labels, thresholds and species filter."""
 
     def __init__(self, cfg: RecorderConfig):
-        from edgebird.core.files import hash_file
         from edgebird.core.runtime import make_interpreter
 
-        self.labels = [ln.strip() for ln in cfg.labels.read_text(encoding="utf-8-sig")
-                       .splitlines() if ln.strip()]
+        self.labels = _read(read_labels, cfg.labels, "labels")
         try:
             self.interp = make_interpreter(model_path=str(cfg.model), num_threads=cfg.threads)
         except Exception as exc:  # noqa: BLE001 - any loader failure means an unusable file
@@ -90,12 +100,14 @@ class Model:
         self.sha256 = hash_file(cfg.model, "sha256")  # in chunks: no 52 MB peak
         self.thresholds = np.full(len(self.labels), cfg.min_conf if cfg.min_conf is not None
                                   else DEFAULT_MIN_CONF)
-        if cfg.thresholds is not None and cfg.min_conf is None:
-            self.thresholds = self._thresholds(cfg.thresholds)
+        if cfg.thresholds is not None:  # checked even when min_conf overrides it, as analyze
+            rows = _read(read_thresholds, cfg.thresholds, "thresholds")
+            if cfg.min_conf is None:
+                self.thresholds = np.array([rows.get(lab, DEFAULT_MIN_CONF)
+                                            for lab in self.labels])
         self.allowed = None
         if cfg.species_list is not None:
-            wanted = [ln.strip() for ln in cfg.species_list.read_text(encoding="utf-8-sig")
-                      .splitlines() if ln.strip() and not ln.startswith("#")]
+            wanted = _read(read_species_list, cfg.species_list, "species_list")
             unknown = sorted(set(wanted) - set(self.labels))
             if unknown:
                 log.warning("species list: %d label(s) the model does not have, ignored: %s",
@@ -105,13 +117,6 @@ class Model:
                 raise ConfigError(f"{cfg.species_list}: none of its labels is a class of "
                                   "the model")
         self.sensitivity = cfg.sensitivity
-
-    def _thresholds(self, path: Path) -> np.ndarray:
-        import csv
-
-        with open(path, newline="", encoding="utf-8") as f:
-            rows = {r["Class"]: float(r["Threshold"]) for r in csv.DictReader(f)}
-        return np.array([rows.get(lab, DEFAULT_MIN_CONF) for lab in self.labels])
 
     def detect(self, window: np.ndarray, start: float, end: float,
                source: str) -> list[Detection]:
@@ -316,7 +321,9 @@ class Recorder:
     def write_tables(self, day: str) -> None:
         """``tables/<day>.BirdNET.selection.table.txt`` and ``.results.csv`` for one UTC day,
         written by edgebird's own writers; times in the Raven table are seconds since 00:00."""
-        from edgebird.core.writers import csv_table, raven
+        from edgebird.core.writers.formats import TableContext, get_format
+
+        raven, csv = get_format("table"), get_format("csv")
 
         rows = self.db.day(day)
         self.days_written.add(day)
@@ -329,12 +336,13 @@ class Recorder:
             of_day.append(Detection(source, s, s + (end - start), species, conf))
             by_source.setdefault(source, []).append(Detection(source, start, end, species,
                                                               conf))
-        atomic_write_bytes(self.data / "tables" / f"{day}.BirdNET.selection.table.txt",
-                           raven.render(of_day, self.cfg.station, RATE).encode("utf-8"))
-        body = "".join(csv_table.render(dets, src).split("\n", 1)[1]
+        atomic_write_bytes(self.data / "tables" / f"{day}{raven.suffix}",
+                           raven.render(of_day, TableContext(self.cfg.station, RATE))
+                           .encode("utf-8"))
+        body = "".join(csv.render(dets, TableContext(src)).split("\n", 1)[1]
                        for src, dets in by_source.items())
-        atomic_write_bytes(self.data / "tables" / f"{day}.BirdNET.results.csv",
-                           (csv_table.HEADER + "\n" + body).encode("utf-8"))
+        atomic_write_bytes(self.data / "tables" / f"{day}{csv.suffix}",
+                           (csv.header + "\n" + body).encode("utf-8"))
 
     def finish(self) -> None:
         """Tables of the days this run added to (not every day in an old database: a year of

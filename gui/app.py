@@ -14,6 +14,7 @@ import gradio as gr
 
 from edgebird.audio import CROP_MODES, DEFAULT_FMAX, TRAINING_CROP_MODE
 from edgebird.core.scores import SENSITIVITY_RANGE
+from edgebird.core.writers.formats import FORMATS
 from edgebird.pipeline.analyze import AnalyzeSettings
 from edgebird.pipeline.engine import EngineSettings
 from edgebird.pipeline.segments import COLLECTION_MODES, SegmentSettings
@@ -23,8 +24,8 @@ from edgebird.training.train import UPSAMPLING_MODES, TrainSettings
 from . import handlers as h
 from .texts import i18n
 
-RTYPE_CHOICES = [("Raven selection table", "table"), ("Audacity labels", "audacity"),
-                 ("CSV", "csv"), ("R (BNA 1.x)", "r"), ("Kaleidoscope", "kaleidoscope")]
+#: The result-type boxes: every format of the one format table, by its title.
+RTYPE_CHOICES = [(f.title, f.name) for f in FORMATS.values()]
 
 
 def _errors(fn):

@@ -26,7 +26,14 @@ import numpy as np
 from edgebird.audio import DEFAULT_FMAX, AudioError, AudioSettings
 from edgebird.core.scores import DEFAULT_MIN_CONF
 from edgebird.options import default_of
-from edgebird.pipeline.analyze import AnalyzeSettings, Plan, analyze_file, make_plan, write_results
+from edgebird.pipeline.analyze import (
+    AnalyzeSettings,
+    Plan,
+    analyze_file,
+    make_plan,
+    result_paths,
+    write_results,
+)
 from edgebird.species import Location
 
 SPECIES_MODES = ("all", "list", "location")
@@ -183,10 +190,7 @@ def analyze_single(session: Session, audio_path: str | None,
         raise UserError(f"{Path(audio_path).name}: {exc}") from None
     seconds = time.perf_counter() - t0
     out = session.folder("single")
-    stem = Path(audio_path).stem
-    paths = {r: out / f"{stem}{suffix}" for r, suffix in
-             (("table", ".BirdNET.selection.table.txt"), ("audacity", ".BirdNET.results.txt"),
-              ("csv", ".BirdNET.results.csv"))}
+    paths = result_paths(out, Path(audio_path).name, settings.rtypes)
     write_results(result.detections, str(audio_path), result.info, plan, paths)
     rows = [[d.start, d.end, *_split(d.label), round(d.confidence, 4)]
             for d in result.detections]

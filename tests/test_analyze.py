@@ -19,7 +19,9 @@ from edgebird.pipeline.analyze import (
     analyze_files,
     make_plan,
     parse_rtypes,
+    process_file,
     result_paths,
+    skip_existing,
 )
 from edgebird.pipeline.engine import EngineSettings
 
@@ -184,6 +186,40 @@ def test_analyze_file_matches_the_batch(tmp_path):
     batch = [(d.start, d.end, d.label) for d in read_results(out / "a.BirdNET.results.csv")[1]]
     assert [(d.start, d.end, d.label) for d in result.detections] == batch
     assert batch == [(0.0, 3.0, "Alpha a_A"), (6.0, 12.0, "Alpha a_A")]
+
+
+def test_the_per_file_function_and_the_batch_give_the_same_outcomes(tmp_path):
+    """``process_file`` (what a cluster maps) writes the batch's bytes and outcome; a second
+    call is the skip check's outcome, a bad file a failed one: one outcome stream."""
+    path = levels_file(tmp_path / "in" / "a.wav", [0.1, 0.0, 0.1, 0.1, 0.0])
+    types = ("table", "csv", "r")
+    settings = AnalyzeSettings(min_conf=0.6, rtypes=types)
+    plan = make_plan(settings, AudioSettings(), FakeModel())
+    summary, out = run(tmp_path, files=[path], min_conf=0.6, rtypes=types)
+    one = process_file(path, "a.wav", tmp_path / "one", plan, FakeModel())
+    assert (one.status, one.windows, one.detections) == ("done", summary.windows, 3)
+    for rtype, p in result_paths(out, "a.wav", types).items():
+        assert (tmp_path / "one" / p.name).read_bytes() == p.read_bytes(), rtype
+    again = process_file(path, "a.wav", tmp_path / "one", plan, FakeModel())
+    assert (again.status, again.reason) == ("skipped", "results exist")
+    assert skip_existing("a.wav", str(path), tmp_path / "one", settings) == again
+    (tmp_path / "bad.wav").write_text("not audio")
+    bad = process_file(tmp_path / "bad.wav", "bad.wav", tmp_path / "one", plan, FakeModel())
+    assert bad.status == "failed" and bad.reason
+
+
+def test_every_outcome_is_booked_and_notified(tmp_path):
+    levels_file(tmp_path / "in" / "a.wav", [0.1, 0.1])
+    (tmp_path / "in" / "bad.wav").write_text("not audio")
+    heard = []
+    s = AnalyzeSettings(rtypes=("csv",))
+    for _ in range(2):
+        summary = analyze_files([tmp_path / "in"], tmp_path / "out", s, AudioSettings(), INLINE,
+                                model=FakeModel(), progress=False, echo=lambda m: None,
+                                notify=lambda rel, status, detail: heard.append((rel, status)))
+    assert summary.skipped == 1 and len(summary.failed) == 1
+    assert sorted(heard) == sorted([("a.wav", "queued"), ("a.wav", "done"), ("bad.wav", "failed"),
+                                    ("a.wav", "skipped"), ("bad.wav", "failed")])
 
 
 def test_bad_files_are_listed_and_the_batch_goes_on(tmp_path):

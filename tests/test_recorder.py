@@ -140,9 +140,12 @@ def test_kill_9_keeps_the_database_intact(tmp_path, standalone):
     deadline = time.time() + 120
     while time.time() < deadline:
         if db.exists():
-            with sqlite3.connect(db) as c:
-                if c.execute("SELECT count(*) FROM detections").fetchone()[0] >= 3:
-                    break
+            try:
+                with sqlite3.connect(db) as c:
+                    if c.execute("SELECT count(*) FROM detections").fetchone()[0] >= 3:
+                        break
+            except sqlite3.OperationalError:  # created, its table not yet
+                pass
         time.sleep(0.1)
     os.kill(proc.pid, signal.SIGKILL)
     proc.wait()
@@ -219,6 +222,35 @@ def test_bad_configuration_stops_at_start(tmp_path, standalone):
             [(np.zeros((1024, 6), np.float32), np.zeros(6, np.float32), False)]),
             LABELS, None)
         Recorder(load_config(config(tmp_path, head, audio)))
+
+
+def test_thresholds_outside_0_1_stop_at_start(tmp_path, standalone):
+    """The recorder reads thresholds with the kit core's parser, as analyze does: a value
+    outside [0, 1] is refused at start (exit 2, what to fix), even when min_conf overrides it."""
+    audio = recording(tmp_path / "in" / "rec.wav", 4.0)
+    thresholds = tmp_path / "Field_Thresholds.csv"
+    thresholds.write_text("Class,Threshold\n" + "".join(f"{lab},0.5\n" for lab in LABELS[:-1])
+                          + f"{LABELS[-1]},1.7\n")
+    for min_conf in ("", "0.3"):
+        path = config(tmp_path, standalone, audio, thresholds=thresholds, min_conf=min_conf)
+        r = subprocess.run([sys.executable, "-m", "edgebird.export.recorder", "--config",
+                            str(path)], capture_output=True, text=True)
+        assert r.returncode == 2, r.stderr
+        assert "[model] thresholds:" in r.stderr and "must be in [0, 1]" in r.stderr, r.stderr
+        assert LABELS[-1] in r.stderr and "Traceback" not in r.stderr
+    with pytest.raises(ValueError, match=r"must be in \[0, 1\]"):
+        analyze_rows(tmp_path, _beside(standalone, tmp_path / "a", thresholds), audio)
+
+
+def _beside(model: Path, folder: Path, thresholds: Path) -> Path:
+    """A copy of ``model`` with its labels and ``thresholds`` as its X_Thresholds.csv."""
+    import shutil
+
+    folder.mkdir()
+    copy = Path(shutil.copy2(model, folder / model.name))
+    shutil.copy2(f"{model.with_suffix('')}_Labels.txt", folder)
+    shutil.copy2(thresholds, f"{copy.with_suffix('')}_Thresholds.csv")
+    return copy
 
 
 @pytest.mark.integration

@@ -7,6 +7,7 @@ import pytest
 
 from edgebird.core.scores import Detection
 from edgebird.core.writers import audacity, combined, csv_table, kaleidoscope, r_table, raven, write
+from edgebird.core.writers.formats import FORMATS, TableContext, combined_names, get_format
 from edgebird.core.writers.readers import detect_rtype, read_results
 
 A, B = "/data/site1/a.wav", "/data/site2/b.wav"
@@ -62,18 +63,54 @@ def _key(d: Detection):
     return (d.start, d.end, d.label, round(d.confidence, 4))
 
 
-@pytest.mark.parametrize("rtype", ["table", "audacity", "csv", "r", "kaleidoscope"])
+@pytest.mark.parametrize("rtype", list(FORMATS))
 def test_every_format_reads_back(tmp_path, rtype):
-    text = {"table": lambda: raven.render(DETS_A, A, 48000),
-            "audacity": lambda: audacity.render(DETS_A),
-            "csv": lambda: csv_table.render(DETS_A, A, {"model": "m"}),
-            "r": lambda: r_table.render(DETS_A, A),
-            "kaleidoscope": lambda: kaleidoscope.render(DETS_A, A)}[rtype]()
+    context = TableContext(A, model="m", additional_columns=("model",))
+    text = get_format(rtype).render(DETS_A, context)
     got_type, dets = read_results(write(tmp_path / "t", text))
     assert got_type == rtype
     assert [_key(d) for d in dets] == [_key(d) for d in DETS_A]
     if rtype != "audacity":
         assert {d.file for d in dets} == {A}
+
+
+def test_the_format_table_is_what_the_writers_write():
+    """One table: every format's render(detections, context) is its writer's text, starts with
+    its header, is named by its suffix and is told apart by that header."""
+    c = TableContext(A, native_rate=22050, fmin=500, fmax=12000, lat=52.5, lon=13.4, week=20,
+                     overlap=0.5, sensitivity=1.25, min_conf=0.1, species_list="l.txt",
+                     model="m.tflite", codes={"Parus major_Great Tit": "PARMAJ"},
+                     additional_columns=("week", "lat"))
+    direct = {
+        "table": raven.render(DETS_A, A, 22050, 500, 12000, {"Parus major_Great Tit": "PARMAJ"}),
+        "csv": csv_table.render(DETS_A, A, {"lat": 52.5, "week": 20}),
+        "kaleidoscope": kaleidoscope.render(DETS_A, A, 52.5, 13.4, 20, 0.5, 1.25),
+        "r": r_table.render(DETS_A, A, 52.5, 13.4, 20, 0.5, 1.25, 0.1, "l.txt", "m.tflite"),
+        "audacity": audacity.render(DETS_A)}
+    assert list(FORMATS) == ["table", "csv", "kaleidoscope", "r", "audacity"]
+    for name, fmt in FORMATS.items():
+        text = fmt.render(DETS_A, c)
+        assert text == direct[name], name
+        assert text.startswith(fmt.header)
+        assert fmt.suffix.startswith(".BirdNET.") and fmt.kind in fmt.suffix
+        assert detect_rtype(text.splitlines()[0]) == name
+    assert [get_format(n).name for n in ("raven", "Selection", " table ", "r")] == [
+        "table", "table", "table", "r"]
+    with pytest.raises(ValueError, match="unknown result type 'xml'"):
+        get_format("xml")
+    assert combined_names() == ("BirdNET_SelectionTable.txt", "BirdNET_CombinedTable.csv",
+                                "BirdNET_Kaleidoscope.csv", "BirdNET_RTable.csv")
+
+
+def test_combine_by_format(tmp_path):
+    """``combined.combine`` gives each format's run-wide files: Raven with its audio list."""
+    raven_fmt, csv_fmt = get_format("table"), get_format("csv")
+    ta = write(tmp_path / "a.txt", raven.render(DETS_A, A, 48000))
+    tb = write(tmp_path / "b.txt", raven.render(DETS_B, B, 48000))
+    out = combined.combine(raven_fmt, [(ta, 10.0), (tb, 20.0)])
+    assert list(out) == ["BirdNET_SelectionTable.txt", "BirdNET_SelectionTable.list.txt"]
+    assert out["BirdNET_SelectionTable.list.txt"] == f"{A}\n{B}\n"
+    assert combined.combine(csv_fmt, []) == {"BirdNET_CombinedTable.csv": csv_table.HEADER + "\n"}
 
 
 def test_combined_raven_reads_back_file_offsets(tmp_path):

@@ -1,9 +1,10 @@
 """Run a batch on a Dask cluster: ``--dask ADDRESS`` or ``--dask local[:N]``.
 
-The unit of work is one file, and the function run on it is the same per-file function the
-local tools use (``analyze.process_file``, ``embed.embed_file``): a pure function of (file,
-settings) that writes that file's results itself, atomically, and returns a small
-``FileOutcome``. So:
+The unit of work is one file, and the function run on it is the command's per-file function
+(``analyze.process_file``, ``embed.embed_file``): a pure function of (file, settings) that
+writes that file's results itself, atomically, and returns a small ``FileOutcome``, the same
+outcomes the local batch yields; ``map_files`` is just the other stream of them
+(``batch.FileBatch.outcomes`` chooses), booked by the command exactly as local ones. So:
 
 * a worker that dies mid-file loses nothing: Dask runs the file again elsewhere and the rerun
   replaces whatever was half written (nothing is, as every write is temp file + rename);
@@ -34,7 +35,7 @@ import sys
 import threading
 import uuid
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from distributed.diagnostics.plugin import WorkerPlugin
@@ -187,9 +188,11 @@ def map_files(target: DaskTarget, func: Callable[..., FileOutcome],
     """Run ``func`` on every file on the cluster; yield each file's outcome as it lands.
 
     ``kwargs`` (the plan, the output folder, ...) and the model are sent to every worker
-    once, not with every file. A file whose task fails outright (its worker died more often
-    than Dask's ``allowed-failures``, or the function could not even be called) comes back
-    as a failed outcome with the reason; the batch goes on.
+    once, not with every file. Workers get each path made absolute (they have other working
+    directories); the outcomes name the file as ``files`` does, as the local batch's do. A
+    file whose task fails outright (its worker died more often than Dask's
+    ``allowed-failures``, or the function could not even be called) comes back as a failed
+    outcome with the reason; the batch goes on.
     """
     from distributed import as_completed
     from tqdm import tqdm
@@ -206,8 +209,9 @@ def map_files(target: DaskTarget, func: Callable[..., FileOutcome],
         # largest files first (higher priority runs first), so no worker is left with a long
         # file while the others idle at the end: the local engine's largest-units-first
         for i, (path, rel) in enumerate(files):
-            fut = client.submit(_run_shared, func, str(path), rel, shared, pure=False,
-                                key=f"edgebird-{run}-{i:06d}", priority=_size(path))
+            fut = client.submit(_run_shared, func, os.path.abspath(path), rel, shared,
+                                pure=False, key=f"edgebird-{run}-{i:06d}",
+                                priority=_size(path))
             futures.append(fut)
             where[fut.key] = (str(path), rel)
         with tqdm(total=len(files), unit="file", disable=not progress, desc=desc,
@@ -215,7 +219,7 @@ def map_files(target: DaskTarget, func: Callable[..., FileOutcome],
             for fut in as_completed(futures):
                 path, rel = where[fut.key]
                 try:
-                    outcome = fut.result()
+                    outcome = replace(fut.result(), path=path)
                 except Exception as exc:  # noqa: BLE001 - reported per file
                     outcome = FileOutcome(rel, path, "failed",
                                           f"failed on the cluster: {type(exc).__name__}: {exc}")

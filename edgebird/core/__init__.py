@@ -1,7 +1,8 @@
 """The kit core: what the desktop tools and the field recorder share, byte for byte.
 
 Scores and detections (``scores``), the result tables (``writers``), atomic files and hashing
-(``files``), interpreters (``runtime``) and quieting native libraries (``quiet``). Python 3.9,
+(``files``), the parser of labels, thresholds and species lists (``labels``), interpreters
+(``runtime``) and quieting native libraries (``quiet``). Python 3.9,
 numpy and the standard library only (the LiteRT interpreter is imported when a model is
 loaded): ``edgebird deploy`` ships this package unchanged, and an import-linter contract keeps
 it from importing anything else of edgebird.

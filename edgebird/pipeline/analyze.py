@@ -6,14 +6,19 @@ sensitivity shift → per-window selection (species filter, top-N or per-class t
 only the detections are kept, never the ``[windows, 6522]`` scores, so memory stays flat in
 file length.
 
+The tables' names, headers and renderers come from one table (``core.writers.formats``).
+
 Two drivers share those steps:
 
-* ``analyze_file``: one file in this process, unit by unit (the GUI's single-file tab, and the
-  function a cluster scheduler maps; a pure function of file and settings);
-* ``analyze_files``: a whole batch over the worker pool, with ``--skip-existing`` (a file is
+* ``analyze_file``: one file in this process, unit by unit (the GUI's single-file tab);
+  ``process_file`` adds the skip check and the writing: a pure function of file and settings,
+  the one a cluster maps;
+* ``analyze_files``: a whole batch with ``--skip-existing`` (``skip_existing``: a file is
   skipped when all its result files exist; they are only ever written whole, so an
   interrupted batch resumes with nothing lost or duplicated), the error log, combined tables
-  rebuilt from the per-file tables on disk, and a run summary.
+  rebuilt from the per-file tables on disk, and a run summary. Its files' outcomes come from
+  the local worker pool or a Dask cluster (``batch.FileBatch.outcomes``) and are booked by
+  one ``_Ledger`` either way.
 """
 
 from __future__ import annotations
@@ -50,24 +55,22 @@ from edgebird.core.scores import (
     merge_consecutive,
     select,
 )
-from edgebird.core.writers import (
-    audacity,
-    combined,
-    csv_table,
-    kaleidoscope,
-    r_table,
-    raven,
-)
+from edgebird.core.writers import combined, csv_table
+from edgebird.core.writers.formats import CHOICES, FORMATS, TableContext, get_format
 from edgebird.options import opt
 from edgebird.pipeline import engine as eng
-from edgebird.pipeline.batch import FileBatch, FileJob, FileOutcome, Notify, file_problem, guarded
+from edgebird.pipeline.batch import (
+    FileBatch,
+    FileJob,
+    FileOutcome,
+    Ledger,
+    Notify,
+    RunSummary,
+    guarded,
+)
 from edgebird.pipeline.errorlog import ErrorLog, failure_lines
 from edgebird.species import Location
 
-#: Result types and their per-file suffixes; ``raven`` is accepted for ``table``.
-SUFFIXES = {"table": raven.SUFFIX, "audacity": audacity.SUFFIX, "csv": csv_table.SUFFIX,
-            "r": r_table.SUFFIX, "kaleidoscope": kaleidoscope.SUFFIX}
-RTYPE_ALIASES = {"raven": "table", "selection": "table"}
 PARAMS_FILE = "BirdNET_analysis_params.csv"
 SUMMARY_FILE = "analysis_summary.txt"
 
@@ -77,12 +80,9 @@ def parse_rtypes(values: Sequence[str]) -> tuple[str, ...]:
     out: list[str] = []
     for v in values:
         for name in str(v).split(","):
-            name = RTYPE_ALIASES.get(name.strip().lower(), name.strip().lower())
-            if not name:
+            if not name.strip():
                 continue
-            if name not in SUFFIXES:
-                raise ValueError(f"unknown result type {name!r}; choose from raven (table), "
-                                 "audacity, csv, r, kaleidoscope")
+            name = get_format(name).name
             if name not in out:
                 out.append(name)
     if not out:
@@ -115,8 +115,8 @@ class AnalyzeSettings:
         "--merge-consecutive", metavar="N", help="join up to N touching detections of a "
         "species into one (score: mean of its top 3); 1: no merging"))
     rtypes: tuple[str, ...] = field(default=("table",), metadata=opt(
-        "--rtype", metavar="TYPE", help="one or more of raven (selection table, also called "
-        "table), audacity, csv, r, kaleidoscope; space or comma separated"))
+        "--rtype", metavar="TYPE", help=f"one or more of {CHOICES}; space or comma "
+                                        "separated"))
     combine: bool = field(default=False, metadata=opt(
         "--combine", "--combine-results", help="also write combined tables over all files "
         "(Raven with a .list.txt, CSV, Kaleidoscope, R)"))
@@ -184,6 +184,16 @@ class Plan:
         merged = merge_consecutive(detections, self.settings.merge_consecutive)
         return sorted(merged, key=lambda d: (d.start, -d.confidence))
 
+    def context(self, audio_path: str, info: AudioInfo) -> TableContext:
+        """What the tables of one file print besides its detections."""
+        s, loc = self.settings, self.settings.location
+        lat, lon, week = (loc.lat, loc.lon, loc.week) if loc else (-1, -1, -1)
+        return TableContext(
+            audio_path, info.sample_rate, self.audio.fmin, self.audio.fmax, lat, lon, week,
+            self.audio.overlap, s.sensitivity,
+            DEFAULT_MIN_CONF if s.min_conf is None else s.min_conf,
+            self.species_list_name, self.model_name, self.codes, s.additional_columns)
+
 
 def make_plan(settings: AnalyzeSettings, audio: AudioSettings, model: EmbeddingModel,
               class_thresholds: dict[str, float] | None = None,
@@ -241,48 +251,43 @@ def model_file_name(model: EmbeddingModel) -> str:
     return Path(path).name if path else model.name
 
 
-def finished(paths: dict[str, Path], settings: AnalyzeSettings) -> bool:
-    """Skip-existing: a file is done when every one of its result files exists (they are only
-    ever written whole)."""
-    return settings.skip_existing and all(p.is_file() for p in paths.values())
-
-
 def result_paths(out: Path, rel: str, rtypes: Sequence[str]) -> dict[str, Path]:
     """Per-file result files mirror the input tree: ``out/<rel without extension><suffix>``."""
     stem = os.path.splitext(rel)[0]
-    return {r: out / (stem + SUFFIXES[r]) for r in rtypes}
+    return {r: out / (stem + FORMATS[r].suffix) for r in rtypes}
 
 
-def render(rtype: str, detections: list[Detection], audio_path: str, info: AudioInfo,
-           plan: Plan) -> str:
-    """One result table's text."""
-    s, loc = plan.settings, plan.settings.location
-    lat, lon, week = (loc.lat, loc.lon, loc.week) if loc else (-1, -1, -1)
-    if rtype == "table":
-        return raven.render(detections, audio_path, info.sample_rate, plan.audio.fmin,
-                            plan.audio.fmax, plan.codes)
-    if rtype == "audacity":
-        return audacity.render(detections)
-    if rtype == "kaleidoscope":
-        return kaleidoscope.render(detections, audio_path, lat, lon, week, plan.audio.overlap,
-                                   s.sensitivity)
-    min_conf = DEFAULT_MIN_CONF if s.min_conf is None else s.min_conf
-    if rtype == "r":
-        return r_table.render(detections, audio_path, lat, lon, week, plan.audio.overlap,
-                              s.sensitivity, min_conf, plan.species_list_name, plan.model_name)
-    values = {"lat": lat, "lon": lon, "week": week, "overlap": plan.audio.overlap,
-              "sensitivity": s.sensitivity, "min_conf": min_conf,
-              "species_list": plan.species_list_name, "model": plan.model_name}
-    extra = {k: values[k] for k in s.additional_columns}
-    return csv_table.render(detections, audio_path, extra)
+def skip_existing(rel: str, path: str, out: Path, settings: AnalyzeSettings
+                  ) -> FileOutcome | None:
+    """The one skip check: with skip-existing, a file is done when every one of its result
+    files exists (they are only ever written whole); its outcome then says skipped."""
+    paths = result_paths(out, rel, settings.rtypes).values()
+    if settings.skip_existing and all(p.is_file() for p in paths):
+        return FileOutcome(rel, path, "skipped", "results exist")
+    return None
 
 
 def write_results(detections: list[Detection], audio_path: str, info: AudioInfo, plan: Plan,
                   paths: dict[str, Path]) -> None:
     """Every table rendered first, then each written atomically (temp file + rename)."""
-    texts = {r: render(r, detections, audio_path, info, plan) for r in paths}
+    context = plan.context(audio_path, info)
+    texts = {r: FORMATS[r].render(detections, context) for r in paths}
     for r, text in texts.items():
         atomic_write_bytes(paths[r], text.encode("utf-8"))
+
+
+def publish(rel: str, audio_path: str, info: AudioInfo, n_windows: int,
+            detections: list[Detection], plan: Plan, out: Path,
+            notes: Sequence[str] = ()) -> FileOutcome:
+    """A file's tables written; the outcome says done, or failed if they cannot be."""
+    try:
+        write_results(detections, audio_path, info, plan,
+                      result_paths(out, rel, plan.settings.rtypes))
+    except OSError as exc:
+        return FileOutcome(rel, audio_path, "failed",
+                           f"cannot write results ({exc.strerror or exc})", warnings=list(notes))
+    return FileOutcome(rel, audio_path, "done", windows=n_windows, seconds=info.duration,
+                       detections=len(detections), warnings=list(notes))
 
 
 @dataclass
@@ -311,52 +316,32 @@ def process_file(path: str | os.PathLike, rel: str, out: str | os.PathLike, plan
     """One file, start to finish: skip it if its results exist (with skip-existing), else
     analyze it and write its tables atomically. A pure function of (file, settings): the
     unit a cluster scheduler maps (``cluster.py``). Never raises for a bad file."""
-    path_s = str(path)
-    paths = result_paths(Path(out), rel, plan.settings.rtypes)
-    if finished(paths, plan.settings):
-        return FileOutcome(rel, path_s, "skipped", "results exist")
-    result = None
+    path_s, out = str(path), Path(out)
 
     def work() -> FileOutcome:
-        nonlocal result
         result = analyze_file(path, plan, model, batch_size)
-        return FileOutcome(rel, path_s, "done", windows=result.windows,
-                           seconds=result.info.duration, detections=len(result.detections),
-                           warnings=notes_for(result.info, plan.audio))
+        return publish(rel, path_s, result.info, result.windows, result.detections, plan, out,
+                       notes_for(result.info, plan.audio))
 
-    outcome = guarded(rel, path_s, work)
-    if outcome.status == "done":
-        try:
-            write_results(result.detections, path_s, result.info, plan, paths)
-        except OSError as exc:
-            return FileOutcome(rel, path_s, "failed",
-                               f"cannot write results ({exc.strerror or exc})")
-    return outcome
+    return skip_existing(rel, path_s, out, plan.settings) or guarded(rel, path_s, work)
 
 
 @dataclass
-class AnalyzeSummary:
-    files: int = 0
+class AnalyzeSummary(RunSummary):
     analyzed: int = 0
     skipped: int = 0
-    failed: list[tuple[str, str]] = field(default_factory=list)
     warnings: list[tuple[str, str]] = field(default_factory=list)
-    windows: int = 0
-    audio_seconds: float = 0.0
-    wall_seconds: float = 0.0
     detections: Counter = field(default_factory=Counter)
     results: dict[str, dict[str, Path]] = field(default_factory=dict)
     combined: list[Path] = field(default_factory=list)
     model: str = ""
 
     def text(self) -> str:
-        speed = self.audio_seconds / self.wall_seconds if self.wall_seconds > 0 else 0.0
         lines = [
             f"model: {self.model}",
             f"files: {self.files} ({self.analyzed} analyzed, {self.skipped} skipped as already "
             f"done, {len(self.failed)} failed)",
-            f"audio analyzed: {self.audio_seconds / 3600:.3f} h in {self.windows} windows, "
-            f"{self.wall_seconds:.1f} s ({speed:.0f}x realtime)",
+            self.audio_line("analyzed"),
             f"detections: {sum(self.detections.values())} of {len(self.detections)} species "
             "(all result files of this output folder)",
         ]
@@ -371,67 +356,64 @@ class AnalyzeSummary:
 
 @dataclass
 class _Job(FileJob):
-    paths: dict[str, Path] = field(default_factory=dict)
     detections: list = field(default_factory=list)
 
 
 class _Batch(FileBatch):
     """One ``analyze_files`` call: units become detections at once; a file's tables are
-    written when its last unit lands."""
+    written when its last unit lands. On a cluster, ``process_file`` per file."""
 
     desc = "analyzing"
+    per_file = staticmethod(process_file)
 
     def __init__(self, out: Path, plan: Plan, engine: eng.EngineSettings,
-                 model: EmbeddingModel, log: ErrorLog, summary: AnalyzeSummary,
-                 notify: Notify | None = None, cancel: threading.Event | None = None):
-        super().__init__(model, plan.audio, engine, log, notify, cancel)
-        self.out, self.plan, self.summary = out, plan, summary
-        self.done: list[tuple[str, Path, dict[str, Path]]] = []  # (rel, audio, result paths)
+                 model: EmbeddingModel, cancel: threading.Event | None = None):
+        super().__init__(model, plan.audio, engine, cancel)
+        self.out, self.plan = out, plan
 
-    def plan_file(self, path: Path, rel: str) -> None:
-        paths = result_paths(self.out, rel, self.plan.settings.rtypes)
-        if finished(paths, self.plan.settings):
-            self.summary.skipped += 1
-            self.done.append((rel, path, paths))
-            self.notify(rel, "skipped", "results exist")
-            return
-        try:
-            info = probe(path)
-            units, n_windows = self.plan_units(info)
-        except (AudioError, OSError) as exc:
-            self.log.error(str(path), file_problem(exc))
-            self.notify(rel, "failed", file_problem(exc))
-            return
-        self.notify(rel, "queued", f"{info.duration:.1f} s")
-        for note in notes_for(info, self.plan.audio):
-            self.log.warning(str(path), note)
-        self.add(_Job(path, rel, info, set(range(len(units))), n_windows, paths=paths), units)
+    def per_file_kwargs(self) -> dict:
+        return {"out": os.path.abspath(self.out), "plan": self.plan,
+                "batch_size": self.engine.batch_size}
 
-    def on_failed(self, job: _Job, reason: str) -> None:
+    def plan_file(self, path: Path, rel: str, info: AudioInfo) -> tuple[_Job, list]:
+        units, n_windows = self.plan_units(info)
+        notes = notes_for(info, self.audio)
+        return _Job(path, rel, info, set(range(len(units))), n_windows, notes=notes), units
+
+    def on_failed(self, job: _Job) -> None:
         job.detections = []
-        super().on_failed(job, reason)
 
     def on_part(self, job: _Job, result: eng.PartResult) -> None:
         starts = result.starts / self.audio.sample_rate
         job.detections += self.plan.detections(result.logits, starts, job.info.duration,
                                                str(job.path))
 
-    def on_done(self, job: _Job) -> None:
-        try:
-            detections = self.plan.finish(job.detections)
-            write_results(detections, str(job.path), job.info, self.plan, job.paths)
-        except OSError as exc:
-            reason = f"cannot write results ({exc.strerror or exc})"
-            self.log.error(str(job.path), reason)
-            self.notify(job.rel, "failed", reason)
-            return
-        finally:
-            job.detections = []
-        self.notify(job.rel, "done", f"{len(detections)} detections")
-        self.summary.analyzed += 1
-        self.summary.windows += job.n_windows
-        self.summary.audio_seconds += job.info.duration
-        self.done.append((job.rel, job.path, job.paths))
+    def finish(self, job: _Job) -> FileOutcome:
+        detections, job.detections = self.plan.finish(job.detections), []
+        return publish(job.rel, str(job.path), job.info, job.n_windows, detections, self.plan,
+                       self.out)
+
+
+class _Ledger(Ledger):
+    """Books analyze's outcomes: the summary's counts, and every file whose tables are on
+    disk (done or skipped) for the combined tables and the detection counts."""
+
+    def __init__(self, out: Path, rtypes: Sequence[str], log: ErrorLog,
+                 summary: AnalyzeSummary, notify: Notify | None = None):
+        super().__init__(log, notify)
+        self.out, self.rtypes, self.summary = out, rtypes, summary
+        self.done: list[tuple[str, Path, dict[str, Path]]] = []  # (rel, audio, result paths)
+
+    def count(self, o: FileOutcome) -> None:
+        if o.status == "skipped":
+            self.summary.skipped += 1
+            self.notify(o.rel, "skipped", o.reason)
+        else:
+            self.summary.analyzed += 1
+            self.summary.windows += o.windows
+            self.summary.audio_seconds += o.seconds
+            self.notify(o.rel, "done", f"{o.detections} detections")
+        self.done.append((o.rel, Path(o.path), result_paths(self.out, o.rel, self.rtypes)))
 
 
 def _count(done: list[tuple[str, Path, dict[str, Path]]], log: ErrorLog) -> Counter:
@@ -454,59 +436,22 @@ def combine_results(out: Path, done: list[tuple[str, Path, dict[str, Path]]],
     """The combined tables, in the input tree's order, from the per-file tables on disk."""
     done = sorted(done, key=lambda d: d[0])
     written: list[Path] = []
-    if "table" in rtypes:
+    for fmt in FORMATS.values():
+        if fmt.name not in rtypes or not fmt.combined_name:
+            continue
         tables = []
         for _, audio_path, paths in done:
+            if not fmt.timeline:
+                tables.append((paths[fmt.name], 0.0))
+                continue
             try:
-                tables.append((paths["table"], probe(audio_path).duration))
+                tables.append((paths[fmt.name], probe(audio_path).duration))
             except (AudioError, OSError) as exc:
                 log.warning(str(audio_path), f"left out of the combined table ({exc})")
-        text, listing = combined.combine_raven(tables)
-        atomic_write_bytes(out / combined.RAVEN_NAME, text.encode("utf-8"))
-        list_name = combined.RAVEN_NAME.rsplit(".", 1)[0] + ".list.txt"
-        atomic_write_bytes(out / list_name, listing.encode("utf-8"))
-        written += [out / combined.RAVEN_NAME, out / list_name]
-    headers = {"csv": csv_table.HEADER + "\n", "kaleidoscope": kaleidoscope.HEADER,
-               "r": r_table.HEADER}
-    for rtype, header in headers.items():
-        if rtype in rtypes:
-            text = combined.concatenate([p[rtype] for _, _, p in done], header)
-            atomic_write_bytes(out / combined.NAMES[rtype], text.encode("utf-8"))
-            written.append(out / combined.NAMES[rtype])
+        for name, text in combined.combine(fmt, tables).items():
+            atomic_write_bytes(out / name, text.encode("utf-8"))
+            written.append(out / name)
     return written
-
-
-def _run_on_dask(spec: str, files: list[tuple[Path, str]], out: Path, plan: Plan,
-                 model: EmbeddingModel, engine: eng.EngineSettings, log: ErrorLog,
-                 summary: AnalyzeSummary, progress: bool) -> list[tuple[str, Path, dict]]:
-    """``process_file`` for every file on a Dask cluster (``cluster.py``); the outcomes are
-    booked exactly as the local batch books its files."""
-    from edgebird.cluster.dask import DaskTarget, map_files
-
-    target = DaskTarget.parse(spec, engine.threads)
-    done, todo = [], []
-    for path, rel in files:
-        paths = result_paths(out, rel, plan.settings.rtypes)
-        if finished(paths, plan.settings):
-            summary.skipped += 1
-            done.append((rel, path, paths))
-        else:
-            todo.append((Path(os.path.abspath(path)), rel))  # workers have other cwds
-    kwargs = {"out": os.path.abspath(out), "plan": plan, "batch_size": engine.batch_size}
-    for o in map_files(target, process_file, todo, model, kwargs, progress, "analyzing"):
-        for note in o.warnings:
-            log.warning(o.path, note)
-        if o.status == "failed":
-            log.error(o.path, o.reason)
-            continue
-        if o.status == "skipped":  # finished meanwhile by an earlier attempt of this file
-            summary.skipped += 1
-        else:
-            summary.analyzed += 1
-            summary.windows += o.windows
-            summary.audio_seconds += o.seconds
-        done.append((o.rel, Path(o.path), result_paths(out, o.rel, plan.settings.rtypes)))
-    return done
 
 
 def params_text(plan: Plan, classifier: str | None) -> str:
@@ -583,17 +528,21 @@ def analyze_files(
     summary = AnalyzeSummary(files=len(files) + len(problems), model=model.name)
     out.mkdir(parents=True, exist_ok=True)
     atomic_write_bytes(out / PARAMS_FILE, params_text(plan, settings.classifier).encode())
-    if dask:
-        done = _run_on_dask(dask, files, out, plan, model, engine, log, summary, progress)
-    else:
-        batch = _Batch(out, plan, engine, model, log, summary, notify, cancel)
-        all_done = all(finished(result_paths(out, rel, settings.rtypes), settings)
-                       for _, rel in files)
-        try:
-            batch.run_files(files, batch.plan_file, progress, start_workers=not all_done)
-        finally:
-            batch.close()
-        done = batch.done
+    ledger = _Ledger(out, settings.rtypes, log, summary, notify)
+    todo = []
+    for path, rel in files:
+        skipped = skip_existing(rel, str(path), out, settings)
+        if skipped:
+            ledger.book(skipped)
+        else:
+            todo.append((path, rel))
+    batch = _Batch(out, plan, engine, model, cancel)
+    try:
+        for outcome in batch.outcomes(todo, progress, dask):
+            ledger.book(outcome)
+    finally:
+        batch.close()
+    done = ledger.done
     sweep_temp_files(out)
     if settings.combine:
         summary.combined = combine_results(out, done, settings.rtypes, log)

@@ -1,23 +1,32 @@
-"""The batch loop ``embed`` and ``analyze`` share: files in, per-file results out.
+"""The batch loop ``embed`` and ``analyze`` share: files in, a stream of ``FileOutcome``s out.
 
-A batch starts its worker processes first (they load the model while files are probed),
-turns each usable file into work units (``engine.plan_units``), runs the largest units first
-so no worker idles at the end, and hands every finished unit to ``on_part`` and every finished
-file to ``on_done``. The first failed unit fails its file (``on_failed``); the file's other
-units are then ignored and the batch goes on. Subclasses say what a unit's result becomes
-(store parts, detections) and what a finished file writes.
+A command turns a list of files into outcomes in one of two ways, and books every outcome
+with one function (``Ledger.book``: counts, error log, status callbacks), whichever way made it:
+
+* locally (``FileBatch``): worker processes start first (they load the model while files are
+  probed), each usable file becomes work units (``engine.plan_units``), the largest units run
+  first so no worker idles at the end, every finished unit goes to ``on_part`` and a file whose
+  last unit landed to ``finish``, which writes it and says how it went. The first failed unit
+  fails its file (``on_failed`` cleans up); its other units are then ignored and the batch
+  goes on;
+* on a Dask cluster (``cluster.dask.map_files``), one task per file running the command's
+  per-file function, a pure function of (file, settings) that returns the same outcomes.
+
+``FileBatch.outcomes(files, progress, dask)`` picks the stream; subclasses say what a file's
+plan is (``plan_file``), what a unit's result becomes (store parts, detections), how a file is
+finished, and which per-file function (with which settings) the cluster maps.
 """
 
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
-from edgebird.audio import AudioError, AudioInfo, AudioSettings
+from edgebird.audio import AudioError, AudioInfo, AudioSettings, probe
 from edgebird.backbones import EmbeddingModel
 from edgebird.pipeline import engine as eng
 from edgebird.pipeline.errorlog import ErrorLog
@@ -42,7 +51,9 @@ def file_problem(exc: AudioError | OSError) -> str:
 class FileOutcome:
     """What one file's work came to, as a per-file function returns it: small and picklable,
     so a cluster worker can send it back. ``status``: done, skipped (analyze: results exist),
-    cached (embed: the store has it) or failed (``reason`` says why)."""
+    cached (embed: the store has it), failed (``reason`` says why), or queued (the local
+    batch only: the file is planned, ``seconds`` long). ``warnings`` are the file's notes
+    (resampled, mixed down, ...), carried by whichever outcome first knows them."""
 
     rel: str
     path: str
@@ -53,6 +64,23 @@ class FileOutcome:
     detections: int = 0
     warnings: list[str] = field(default_factory=list)
     key: str = ""  # embed: the store entry
+
+
+@dataclass
+class RunSummary:
+    """What every command's run summary counts: files, failures, audio and time."""
+
+    files: int = 0
+    failed: list[tuple[str, str]] = field(default_factory=list)
+    windows: int = 0
+    audio_seconds: float = 0.0
+    wall_seconds: float = 0.0
+
+    def audio_line(self, verb: str) -> str:
+        """``audio <verb>: 0.166 h in 200 windows, 3.5 s (170x realtime)``."""
+        speed = self.audio_seconds / self.wall_seconds if self.wall_seconds > 0 else 0.0
+        return (f"audio {verb}: {self.audio_seconds / 3600:.3f} h in {self.windows} windows, "
+                f"{self.wall_seconds:.1f} s ({speed:.0f}x realtime)")
 
 
 def guarded(rel: str, path: str, work: Callable[[], FileOutcome]) -> FileOutcome:
@@ -66,6 +94,30 @@ def guarded(rel: str, path: str, work: Callable[[], FileOutcome]) -> FileOutcome
         return FileOutcome(rel, path, "failed", eng.describe_failure(exc))
 
 
+class Ledger:
+    """Books one command's outcomes, whichever stream made them: warnings and failures into
+    the error log, every status to ``notify``; ``count`` (the command's) books the rest."""
+
+    def __init__(self, log: ErrorLog, notify: Notify | None = None):
+        self.log = log
+        self.notify: Notify = notify or (lambda rel, status, detail: None)
+
+    def book(self, o: FileOutcome) -> None:
+        if o.status == "queued":
+            self.notify(o.rel, "queued", f"{o.seconds:.1f} s")
+        for note in o.warnings:
+            self.log.warning(o.path, note)
+        if o.status == "failed":
+            self.log.error(o.path, o.reason)
+            self.notify(o.rel, "failed", o.reason)
+        elif o.status != "queued":
+            self.count(o)
+
+    def count(self, o: FileOutcome) -> None:
+        """A file that is done (or skipped, or cached)."""
+        raise NotImplementedError
+
+
 @dataclass
 class FileJob:
     """One file of a batch and the units of it still to come."""
@@ -76,24 +128,64 @@ class FileJob:
     parts_left: set
     n_windows: int
     failed: bool = False
+    notes: list = field(default_factory=list)
 
 
 class FileBatch:
-    """Plan, run and route one batch. ``desc`` labels the progress bar."""
+    """Plan, run and route one batch. ``desc`` labels the progress bar; ``per_file`` is the
+    command's pure per-file function, mapped by a cluster with ``per_file_kwargs()``."""
 
     desc = "processing"
+    per_file: Callable[..., FileOutcome] | None = None
 
     def __init__(self, model: EmbeddingModel, audio: AudioSettings,
-                 engine: eng.EngineSettings, log: ErrorLog, notify: Notify | None = None,
-                 cancel: threading.Event | None = None):
-        self.model, self.audio, self.engine, self.log = model, audio, engine, log
-        self.notify: Notify = notify or (lambda rel, status, detail: None)
+                 engine: eng.EngineSettings, cancel: threading.Event | None = None):
+        self.model, self.audio, self.engine = model, audio, engine
         self.cancel = cancel
         self.jobs: list[FileJob] = []
         self.tasks: list[eng.Task] = []
         self.weights: dict[tuple[int, int], int] = {}
         self.n_workers = engine.resolved_workers(2**31)
         self.pool: eng.WorkerPool | None = None
+
+    def outcomes(self, files: list[tuple[Path, str]], progress: bool,
+                 dask: str | None = None) -> Iterator[FileOutcome]:
+        """Every file's outcome as it comes: from a Dask cluster (``dask``: a scheduler
+        address or ``local[:N]``) running ``per_file``, else from the local engine."""
+        if dask:
+            from edgebird.cluster.dask import DaskTarget, map_files
+
+            target = DaskTarget.parse(dask, self.engine.threads)
+            return map_files(target, type(self).per_file, files, self.model,
+                             self.per_file_kwargs(), progress, self.desc)
+        return self.run_local(files, progress)
+
+    def per_file_kwargs(self) -> dict:
+        """What ``per_file`` needs besides the file and the model (paths made absolute:
+        cluster workers have other working directories)."""
+        raise NotImplementedError
+
+    def run_local(self, files: list[tuple[Path, str]], progress: bool) -> Iterator[FileOutcome]:
+        """The local batch: workers started, each file planned (a file with nothing to run
+        has its outcome at once), then every unit executed."""
+        if files:
+            self.start_workers(len(files))
+        for path, rel in files:
+            try:
+                planned = self.plan_file(path, rel, probe(path))
+            except (AudioError, OSError) as exc:
+                yield FileOutcome(rel, str(path), "failed", file_problem(exc))
+                continue
+            if isinstance(planned, FileOutcome):
+                yield planned
+                continue
+            job, units = planned
+            yield FileOutcome(rel, str(path), "queued", seconds=job.info.duration,
+                              warnings=list(job.notes))
+            self.add(job, units)
+            if not job.parts_left:  # every part kept from an interrupted run
+                yield self.finish(job)
+        yield from self.execute(progress)
 
     def start_workers(self, n_files: int) -> None:
         """Workers load the model while the caller probes files (stopped unused if every
@@ -106,28 +198,15 @@ class FileBatch:
         return eng.plan_units(info, self.audio, self.engine.chunk_windows, self.n_workers)
 
     def add(self, job: FileJob, units: list[np.ndarray | None]) -> None:
-        """Queue the units of ``job`` that are in ``job.parts_left``; a job with nothing left
-        (all parts kept from an interrupted run) is finished at once."""
+        """Queue the units of ``job`` that are in ``job.parts_left``."""
         self.jobs.append(job)
         index = len(self.jobs) - 1
         for i, starts in enumerate(units):
             if i in job.parts_left:
                 self.tasks.append(eng.Task(index, i, job.info, starts))
                 self.weights[(index, i)] = job.n_windows if starts is None else len(starts)
-        if not job.parts_left:
-            self.on_done(job)
 
-    def run_files(self, files: list[tuple[Path, str]], plan: Callable[[Path, str], None],
-                  progress: bool, start_workers: bool = True) -> None:
-        """The local batch: workers started (unless told there is nothing to do), each file
-        planned by ``plan`` (which calls ``add``), then everything executed."""
-        if files and start_workers:
-            self.start_workers(len(files))
-        for path, rel in files:
-            plan(path, rel)
-        self.execute(progress)
-
-    def execute(self, progress: bool) -> None:
+    def execute(self, progress: bool) -> Iterator[FileOutcome]:
         from tqdm import tqdm
 
         tasks = sorted(self.tasks, key=lambda t: -self.weights[(t.job, t.part)])
@@ -147,22 +226,30 @@ class FileBatch:
                     continue
                 if isinstance(result, eng.TaskFailed):
                     job.failed = True
-                    self.on_failed(job, result.reason)
+                    self.on_failed(job)
+                    yield FileOutcome(job.rel, str(job.path), "failed", result.reason)
                     continue
                 self.on_part(job, result)
                 job.parts_left.discard(result.part)
                 if not job.parts_left:
-                    self.on_done(job)
+                    yield self.finish(job)
+
+    def plan_file(self, path: Path, rel: str, info: AudioInfo
+                  ) -> FileOutcome | tuple[FileJob, list[np.ndarray | None]]:
+        """What to do with one probed file: its outcome at once (nothing to run), or a job
+        and all its units (``None``: the whole file in one unit). AudioError or OSError
+        fail just that file."""
+        raise NotImplementedError
 
     def on_part(self, job: FileJob, result: eng.PartResult) -> None:
         raise NotImplementedError
 
-    def on_done(self, job: FileJob) -> None:
+    def finish(self, job: FileJob) -> FileOutcome:
+        """The file's last unit landed: write what it makes, say how that went."""
         raise NotImplementedError
 
-    def on_failed(self, job: FileJob, reason: str) -> None:
-        self.log.error(str(job.path), reason)
-        self.notify(job.rel, "failed", reason)
+    def on_failed(self, job: FileJob) -> None:
+        """A unit of ``job`` failed: drop what its other units left (the outcome says why)."""
 
     def close(self) -> None:
         if self.pool is not None:

@@ -1,10 +1,12 @@
 """``edgebird embed``: audio files in, an embedding store (and optional CSV files) out.
 
 Glue between the engine (``engine.py``) and the store (``store.py``): it plans work units,
-skips files the store already has, streams each finished unit to disk (memory stays flat in
-the number and length of files), publishes a file when its last unit lands, and reports
-every file that cannot be used without stopping the batch. An interrupted run resumes: whole
-files are cache hits and finished units of a half-done file are reused.
+skips files the store already has (``lookup``), streams each finished unit to disk (memory
+stays flat in the number and length of files), publishes a file when its last unit lands,
+and reports every file that cannot be used without stopping the batch. The files' outcomes
+come from the local engine or a Dask cluster (``embed_file`` per file) and are booked by one
+``_Ledger`` either way. An interrupted run resumes: whole files are cache hits and finished
+units of a half-done file are reused.
 """
 
 from __future__ import annotations
@@ -16,7 +18,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from edgebird.audio import (
-    AudioError,
     AudioInfo,
     AudioSettings,
     find_audio_files,
@@ -27,29 +28,22 @@ from edgebird.backbones import EmbeddingModel
 from edgebird.core.files import atomic_write_bytes
 from edgebird.core.runtime import DEFAULT_BATCH_SIZE
 from edgebird.pipeline import engine as eng
-from edgebird.pipeline.batch import FileBatch, FileJob, FileOutcome, file_problem, guarded
+from edgebird.pipeline.batch import FileBatch, FileJob, FileOutcome, Ledger, RunSummary, guarded
 from edgebird.pipeline.errorlog import ErrorLog, failure_lines
 from edgebird.pipeline.store import EmbeddingStore, Entry, content_hash, entry_key
 
 
 @dataclass
-class EmbedSummary:
-    files: int = 0
+class EmbedSummary(RunSummary):
     computed: int = 0
     cached: int = 0
-    failed: list[tuple[str, str]] = field(default_factory=list)
-    windows: int = 0
-    audio_seconds: float = 0.0
-    wall_seconds: float = 0.0
     entries: list[Entry] = field(default_factory=list)
 
     def text(self) -> str:
-        speed = self.audio_seconds / self.wall_seconds if self.wall_seconds > 0 else 0.0
         lines = [
             f"files: {self.files} ({self.computed} embedded, {self.cached} from the store, "
             f"{len(self.failed)} failed)",
-            f"audio embedded: {self.audio_seconds / 3600:.3f} h in {self.windows} windows, "
-            f"{self.wall_seconds:.1f} s ({speed:.0f}x realtime)",
+            self.audio_line("embedded"),
         ]
         return "\n".join(lines + failure_lines(self.failed))
 
@@ -65,6 +59,16 @@ def entry_meta(path: Path, rel: str, digest: str, info: AudioInfo, n_windows: in
         "model_fingerprint": model.fingerprint, "embedding_dim": model.embedding_dim,
         "notes": notes,
     }
+
+
+def lookup(store: EmbeddingStore, path: Path, rel: str, info: AudioInfo, digest: str,
+           audio: AudioSettings, model: EmbeddingModel) -> tuple[str, FileOutcome | None]:
+    """The one skip check: the file's store key, and a cached outcome if the store has it
+    (keyed by content, settings and model, so a copy elsewhere is a hit too)."""
+    key = entry_key(digest, audio.key(), model.fingerprint)
+    if store.get(key) is not None:
+        return key, FileOutcome(rel, str(path), "cached", seconds=info.duration, key=key)
+    return key, None
 
 
 def embed_file(path: str | os.PathLike, rel: str, store: str | os.PathLike,
@@ -83,17 +87,19 @@ def embed_file(path: str | os.PathLike, rel: str, store: str | os.PathLike,
         nonlocal key
         info = probe(path)
         digest = content_hash(path)
-        key = entry_key(digest, audio.key(), model.fingerprint)
-        if st.get(key) is not None:
-            return FileOutcome(rel, str(path), "cached", seconds=info.duration, key=key)
+        key, hit = lookup(st, path, rel, info, digest, audio, model)
+        if hit is not None:
+            return hit
         units, n_windows = eng.plan_units(info, audio, chunk_windows, 1)
         left = set(range(len(units))) - st.done_parts(key)
         tasks = [eng.Task(0, i, info, s) for i, s in enumerate(units) if i in left]
+        computed = 0
         for r in eng.run_units(tasks, model, audio, batch_size):
             st.write_part(key, r.part, r.starts / audio.sample_rate, r.embeddings)
+            computed += len(r.starts)
         notes = notes_for(info, audio)
         st.commit(key, entry_meta(path, rel, digest, info, n_windows, audio, model, notes))
-        return FileOutcome(rel, str(path), "done", windows=n_windows, seconds=info.duration,
+        return FileOutcome(rel, str(path), "done", windows=computed, seconds=info.duration,
                            warnings=notes, key=key)
 
     outcome = guarded(rel, str(path), work)
@@ -107,72 +113,78 @@ def embed_file(path: str | os.PathLike, rel: str, store: str | os.PathLike,
 class _Job(FileJob):
     key: str = ""
     digest: str = ""
-    notes: list = field(default_factory=list)
+    computed: int = 0  # windows embedded by this run (a resumed file had some already)
 
 
 class _Run(FileBatch):
     """One ``embed_files`` call: units stream into the store; a file is published by its
-    last unit."""
+    last unit. On a cluster, ``embed_file`` per file (the cluster hashes the files: the
+    local hash memo is not used)."""
 
     desc = "embedding"
+    per_file = staticmethod(embed_file)
 
-    def __init__(self, store: EmbeddingStore, log: ErrorLog, audio: AudioSettings,
-                 engine: eng.EngineSettings, model: EmbeddingModel, csv_dir: Path | None):
-        super().__init__(model, audio, engine, log)
-        self.store, self.csv_dir = store, csv_dir
-        self.fingerprint = model.fingerprint
-        self.summary = EmbedSummary()
+    def __init__(self, store: EmbeddingStore, audio: AudioSettings,
+                 engine: eng.EngineSettings, model: EmbeddingModel):
+        super().__init__(model, audio, engine)
+        self.store = store
 
-    def plan(self, path: Path, rel: str) -> None:
-        try:
-            info = probe(path)
-            digest = self.store.digest(path)
-            key = entry_key(digest, self.audio.key(), self.fingerprint)
-            entry = self.store.get(key)
-            if entry is not None:
-                self.summary.cached += 1
-                # Keyed by content: the entry may have been made from a copy elsewhere, so
-                # the summary names the file asked for, not the one embedded first.
-                entry = Entry(entry.path, {**entry.meta, "source": str(path.resolve()),
-                                           "relative": rel})
-                self._publish(entry, rel, str(path))
-                return
-            units, n_windows = self.plan_units(info)
-        except (AudioError, OSError) as exc:
-            self.log.error(str(path), file_problem(exc))
-            return
-        notes = notes_for(info, self.audio)
-        for note in notes:
-            self.log.warning(str(path), note)
+    def per_file_kwargs(self) -> dict:
+        return {"store": os.path.abspath(self.store.root), "audio": self.audio,
+                "batch_size": self.engine.batch_size, "chunk_windows": self.engine.chunk_windows}
+
+    def plan_file(self, path: Path, rel: str, info: AudioInfo) -> FileOutcome | tuple[_Job, list]:
+        digest = self.store.digest(path)
+        key, hit = lookup(self.store, path, rel, info, digest, self.audio, self.model)
+        if hit is not None:
+            return hit
+        units, n_windows = self.plan_units(info)
         left = set(range(len(units))) - self.store.done_parts(key)
-        self.add(_Job(path, rel, info, left, n_windows, key=key, digest=digest, notes=notes),
-                 units)
+        notes = notes_for(info, self.audio)
+        return _Job(path, rel, info, left, n_windows, notes=notes, key=key,
+                    digest=digest), units
 
-    def on_failed(self, job: _Job, reason: str) -> None:
+    def on_failed(self, job: _Job) -> None:
         self.store.abort(job.key)
-        super().on_failed(job, reason)
 
     def on_part(self, job: _Job, result: eng.PartResult) -> None:
         self.store.write_part(job.key, result.part, result.starts / self.audio.sample_rate,
                               result.embeddings)
-        self.summary.windows += len(result.starts)
+        job.computed += len(result.starts)
 
-    def on_done(self, job: _Job) -> None:
-        entry = self.store.commit(job.key, entry_meta(job.path, job.rel, job.digest, job.info,
-                                                      job.n_windows, self.audio, self.model,
-                                                      job.notes))
-        self.summary.computed += 1
-        self.summary.audio_seconds += job.info.duration
-        self._publish(entry, job.rel, str(job.path))
+    def finish(self, job: _Job) -> FileOutcome:
+        self.store.commit(job.key, entry_meta(job.path, job.rel, job.digest, job.info,
+                                              job.n_windows, self.audio, self.model, job.notes))
+        return FileOutcome(job.rel, str(job.path), "done", windows=job.computed,
+                           seconds=job.info.duration, key=job.key)
 
-    def _publish(self, entry: Entry, rel: str, shown_path: str) -> None:
+
+class _Ledger(Ledger):
+    """Books embed's outcomes: the summary's counts and entries, and the CSV files."""
+
+    def __init__(self, store: EmbeddingStore, log: ErrorLog, csv_dir: Path | None):
+        super().__init__(log)
+        self.store, self.csv_dir = store, csv_dir
+        self.summary = EmbedSummary()
+
+    def count(self, o: FileOutcome) -> None:
+        entry = self.store.get(o.key)
+        if entry is None:  # pragma: no cover - the stream said it committed it
+            self.log.error(o.path, "reported done but its store entry is missing")
+            return
+        if o.status == "cached":
+            self.summary.cached += 1
+            # Keyed by content: the entry may have been made from a copy elsewhere, so the
+            # summary names the file asked for, not the one embedded first.
+            entry = Entry(entry.path, {**entry.meta, "source": str(Path(o.path).resolve()),
+                                       "relative": o.rel})
+        else:
+            self.summary.computed += 1
+            self.summary.windows += o.windows
+            self.summary.audio_seconds += o.seconds
         self.summary.entries.append(entry)
         if self.csv_dir:
-            write_embeddings_csv(entry, self.csv_dir / (rel + ".embeddings.csv"), shown_path)
-
-    def close(self) -> None:
-        self.store.close()
-        super().close()
+            write_embeddings_csv(entry, self.csv_dir / (o.rel + ".embeddings.csv"), o.path)
 
 
 def embed_files(
@@ -190,7 +202,8 @@ def embed_files(
 
     Returns a summary; per-file problems are in ``summary.failed`` and in
     ``out/error_log.txt``. Raises ValueError only for settings that fit no file. ``dask``
-    (a scheduler address or ``local[:N]``) runs ``embed_file`` per file on a Dask cluster.
+    (a scheduler address or ``local[:N]``) runs ``embed_file`` per file on a Dask cluster;
+    the outcomes are booked as the local batch's are.
     """
     from tqdm import tqdm
 
@@ -206,49 +219,19 @@ def embed_files(
     files, problems = find_audio_files(list(inputs))
     for path, reason in problems:
         log.error(path, reason)
-    run = _Run(EmbeddingStore(out), log, audio, engine, model,
-               Path(csv_dir) if csv_dir else None)
-    run.summary.files = len(files) + len(problems)
+    store = EmbeddingStore(out)
+    ledger = _Ledger(store, log, Path(csv_dir) if csv_dir else None)
+    ledger.summary.files = len(files) + len(problems)
+    run = _Run(store, audio, engine, model)
     try:
-        if dask:
-            _run_on_dask(dask, files, out, run, progress)
-        else:
-            run.run_files(files, run.plan, progress)
+        for outcome in run.outcomes(files, progress, dask):
+            ledger.book(outcome)
     finally:
         run.close()
-    run.summary.failed = list(log.errors)
-    run.summary.wall_seconds = time.perf_counter() - t0
-    return run.summary
-
-
-def _run_on_dask(spec: str, files: list[tuple[Path, str]], out: Path, run: _Run,
-                 progress: bool) -> None:
-    """``embed_file`` for every file on a Dask cluster (``cluster.py``), booked as the local
-    batch books its files. The cluster hashes the files (the local hash memo is not used)."""
-    from edgebird.cluster.dask import DaskTarget, map_files
-
-    target = DaskTarget.parse(spec, run.engine.threads)
-    todo = [(Path(os.path.abspath(p)), rel) for p, rel in files]  # workers have other cwds
-    kwargs = {"store": os.path.abspath(out), "audio": run.audio,
-              "batch_size": run.engine.batch_size, "chunk_windows": run.engine.chunk_windows}
-    for o in map_files(target, embed_file, todo, run.model, kwargs, progress, "embedding"):
-        for note in o.warnings:
-            run.log.warning(o.path, note)
-        if o.status == "failed":
-            run.log.error(o.path, o.reason)
-            continue
-        entry = run.store.get(o.key)
-        if entry is None:  # pragma: no cover - the worker said it committed it
-            run.log.error(o.path, "the cluster reported this file done but its entry is missing")
-            continue
-        if o.status == "cached":
-            run.summary.cached += 1
-            entry = Entry(entry.path, {**entry.meta, "source": o.path, "relative": o.rel})
-        else:
-            run.summary.computed += 1
-            run.summary.windows += o.windows
-            run.summary.audio_seconds += o.seconds
-        run._publish(entry, o.rel, o.path)
+        store.close()
+    ledger.summary.failed = list(log.errors)
+    ledger.summary.wall_seconds = time.perf_counter() - t0
+    return ledger.summary
 
 
 def write_embeddings_csv(entry: Entry, dest: Path, display_path: str | None = None) -> None:

@@ -17,7 +17,6 @@ logits; scores are made by ``scores.flat_sigmoid``.
 
 from __future__ import annotations
 
-import csv
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -26,6 +25,7 @@ import numpy as np
 
 from edgebird.audio import SAMPLE_RATE, SEGMENT_SAMPLES
 from edgebird.backbones import EmbeddingModel
+from edgebird.core.labels import read_labels, read_thresholds
 from edgebird.core.quiet import quiet_native_stderr
 from edgebird.core.runtime import DEFAULT_BATCH_SIZE, make_interpreter, run_fixed_batch
 
@@ -49,21 +49,6 @@ def _labels_path(model: Path) -> Path:
     return Path(f"{model.with_suffix('')}_Labels.txt")
 
 
-def read_thresholds(path: Path) -> dict[str, float]:
-    """``Class,Threshold`` rows (``edgebird train``'s ``X_Thresholds.csv``)."""
-    try:
-        with open(path, newline="", encoding="utf-8") as f:
-            rows = list(csv.DictReader(f))
-        out = {r["Class"]: float(r["Threshold"]) for r in rows}
-    except (KeyError, ValueError, TypeError) as exc:
-        raise ValueError(f"{path}: not a thresholds file (expected columns Class,Threshold: "
-                         f"{exc})") from None
-    bad = [c for c, t in out.items() if not 0.0 <= t <= 1.0]
-    if bad:
-        raise ValueError(f"{path}: thresholds must be in [0, 1] (classes {', '.join(bad[:5])})")
-    return out
-
-
 def classifier_files(path: str | os.PathLike) -> ClassifierFiles:
     """Check a classifier before any work starts; every problem is a ValueError saying what
     to fix (missing labels file, labels that do not match the outputs, not a model)."""
@@ -82,8 +67,7 @@ def classifier_files(path: str | os.PathLike) -> ClassifierFiles:
     if not labels_file.is_file():
         raise ValueError(f"the classifier needs its labels file beside it: {labels_file} "
                          "(one label per model output, as 'edgebird train' writes it)")
-    labels = [ln.strip() for ln in labels_file.read_text(encoding="utf-8-sig").splitlines()]
-    labels = [ln for ln in labels if ln]
+    labels = read_labels(labels_file)
     try:
         interp = make_interpreter(model_path=str(model))
     except Exception as exc:  # noqa: BLE001 - any loader failure means an unusable file

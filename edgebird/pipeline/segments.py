@@ -29,16 +29,15 @@ from edgebird.audio import AudioError, AudioSettings, find_audio_files, probe, r
 from edgebird.core.files import atomic_path
 from edgebird.core.scores import DEFAULT_MIN_CONF, Detection
 from edgebird.core.writers import split_label
-from edgebird.core.writers.combined import CSV_NAME, KALEIDOSCOPE_NAME, R_NAME, RAVEN_NAME
+from edgebird.core.writers.formats import FORMATS, MARK, combined_names
 from edgebird.core.writers.readers import read_results
 from edgebird.options import opt
 from edgebird.pipeline.errorlog import ErrorLog
 
 COLLECTION_MODES = ("random", "confidence", "balanced")
-COMBINED_NAMES = (RAVEN_NAME, CSV_NAME, KALEIDOSCOPE_NAME, R_NAME)
+COMBINED_NAMES = combined_names()
 #: Per-file table kinds, most informative first (the one used when a recording has several).
-PREFERENCE = ("selection.table.txt", "results.csv", "results.kaleidoscope.csv",
-              "results.r.csv", "results.txt")
+PREFERENCE = tuple(f.kind for f in FORMATS.values())
 
 
 @dataclass(frozen=True)
@@ -106,11 +105,11 @@ def find_tables(results: Path) -> tuple[list[Path], bool]:
             return [results / name], True
     # One table per recording: several formats of the same results would repeat every clip.
     best: dict[str, tuple[int, Path]] = {}
-    for p in sorted(results.rglob("*.BirdNET.*")):
-        kind = p.name.split(".BirdNET.", 1)[1]
+    for p in sorted(results.rglob(f"*{MARK}*")):
+        kind = p.name.split(MARK, 1)[1]
         if p.name.startswith(".") or kind not in PREFERENCE:
             continue
-        stem = p.as_posix().split(".BirdNET.", 1)[0]
+        stem = p.as_posix().split(MARK, 1)[0]
         rank = PREFERENCE.index(kind)
         if stem not in best or rank < best[stem][0]:
             best[stem] = (rank, p)
@@ -149,9 +148,9 @@ def collect(tables: list[Path], results_root: Path, index: _AudioIndex, s: Segme
             log.error(str(table), f"cannot read this result table ({exc})")
             continue
         stem = None
-        if results_root.is_dir() and ".BirdNET." in table.name:
+        if results_root.is_dir() and MARK in table.name:
             rel = table.relative_to(results_root).as_posix()
-            stem = rel.split(".BirdNET.", 1)[0]
+            stem = rel.split(MARK, 1)[0]
         missing: set[str] = set()
         for d in dets:
             if not s.min_conf <= d.confidence <= s.max_conf:

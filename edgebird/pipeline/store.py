@@ -18,7 +18,6 @@ can be copied, merged or rebuilt without an index.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import shutil
@@ -30,7 +29,7 @@ from pathlib import Path
 
 import numpy as np
 
-from edgebird.core.files import atomic_write_bytes, hash_file
+from edgebird.core.files import atomic_write_bytes, hash_file, hash_text
 
 FORMAT = 1
 MARKER = "edgebird-store.json"
@@ -44,7 +43,7 @@ def content_hash(path: str | os.PathLike) -> str:
 def entry_key(digest: str, audio_key: dict, model_fingerprint: str) -> str:
     payload = json.dumps({"content": digest, "audio": audio_key, "model": model_fingerprint,
                           "format": FORMAT}, sort_keys=True)
-    return hashlib.sha256(payload.encode()).hexdigest()[:32]
+    return hash_text(payload, 32)
 
 
 @dataclass

@@ -65,7 +65,8 @@ def train_from_data(
     echo: Callable[[str], None] = print,
 ) -> TrainingRun:
     from edgebird.backbones.birdnet.model import BirdNET
-    from edgebird.training.model_export import export_classifier, sha256_file
+    from edgebird.core.files import hash_file
+    from edgebird.training.model_export import export_classifier
     from edgebird.training.report import write_report
 
     t0 = time.perf_counter()
@@ -96,7 +97,7 @@ def train_from_data(
     counts["(background)"] = int((feats.kind == "background").sum())
     files = export_classifier(result, out, name, audio, model.model_path, model.labels,
                               save_mode, counts)
-    sha = {k: sha256_file(p) for k, p in files.items()}
+    sha = {k: hash_file(p, "sha256") for k, p in files.items()}
     report = write_report(result, out, name, files, ts.describe(), feats.skipped, sha,
                           time.perf_counter() - t0)
     return TrainingRun(result, files, report, ts)

@@ -23,6 +23,7 @@ import numpy as np
 from edgebird.audio import AudioSettings
 from edgebird.backbones.birdnet import graph as tflite_graph
 from edgebird.core.files import atomic_write_bytes, hash_file
+from edgebird.core.labels import read_labels, read_thresholds, write_labels
 
 KINDS = {
     "head": "head only (BirdNET embeddings → custom logits)",
@@ -30,10 +31,6 @@ KINDS = {
     "append": "standalone, append mode (audio → BirdNET's logits + custom logits)",
     "base": "a BirdNET-style model without custom classes",
 }
-
-
-def sha256_file(path: Path) -> str:
-    return hash_file(path, "sha256")
 
 
 def _csv_bytes(rows: list[list]) -> bytes:
@@ -47,7 +44,7 @@ def write_model(path: Path, content: bytes, labels: list[str],
     """A model file with its labels (and thresholds) beside it, each written atomically."""
     atomic_write_bytes(path, content)
     stem = path.with_suffix("")
-    atomic_write_bytes(Path(f"{stem}_Labels.txt"), ("\n".join(labels) + "\n").encode())
+    write_labels(Path(f"{stem}_Labels.txt"), labels)
     if thresholds is not None:
         rows = [["Class", "Threshold"]] + [[c, f"{t:.2f}"] for c, t in
                                            zip(labels[-len(thresholds):], thresholds,
@@ -132,8 +129,7 @@ def inspect_model(path: str | Path) -> dict:
     n_in, n_out = int(inp["shape"][-1]), int(outs[0]["shape"][-1])
     stem = path.with_suffix("")
     labels_file = Path(f"{stem}_Labels.txt")
-    labels = labels_file.read_text(encoding="utf-8").splitlines() if labels_file.is_file() \
-        else None
+    labels = read_labels(labels_file) if labels_file.is_file() else None
     if n_in != 144000:
         kind = "head"
     elif labels and len(labels) == n_out and n_out > 6522:
@@ -147,7 +143,7 @@ def inspect_model(path: str | Path) -> dict:
         "input_shape": [int(v) for v in inp["shape_signature"]],
         "output_shape": [int(v) for v in outs[0]["shape_signature"]],
         "outputs": len(outs), "size_bytes": path.stat().st_size,
-        "sha256": sha256_file(path), "labels_file": str(labels_file) if labels else None,
+        "sha256": hash_file(path, "sha256"), "labels_file": str(labels_file) if labels else None,
         "classes": labels[-(n_out - 6522):] if kind == "append" and labels else labels,
         "warnings": [],
     }
@@ -158,8 +154,10 @@ def inspect_model(path: str | Path) -> dict:
                                 f"{n_out} outputs: they do not belong together")
     thr = Path(f"{stem}_Thresholds.csv")
     if thr.is_file():
-        with open(thr, newline="") as f:
-            info["thresholds"] = {r["Class"]: float(r["Threshold"]) for r in csv.DictReader(f)}
+        try:
+            info["thresholds"] = read_thresholds(thr)
+        except ValueError as exc:
+            info["warnings"].append(str(exc))
     for cand in (Path(f"{stem}_Params.csv"), path.parent / f"{path.stem.split('_')[0]}_Params.csv"):
         if cand.is_file():
             with open(cand, newline="") as f:

@@ -13,7 +13,6 @@ time-frequency cells), so a head can use low- and mid-level features as well as 
 
 from __future__ import annotations
 
-import hashlib
 import importlib.util
 import os
 import tempfile
@@ -26,7 +25,7 @@ import numpy as np
 
 from edgebird.audio import SAMPLE_RATE, SEGMENT_SAMPLES
 from edgebird.backbones.birdnet import graph as tflite_graph
-from edgebird.core.files import atomic_write_bytes, hash_file
+from edgebird.core.files import atomic_write_bytes, cached_hash_file, hash_text
 from edgebird.core.quiet import quiet_native_stderr
 from edgebird.core.runtime import DEFAULT_BATCH_SIZE, make_interpreter, run_fixed_batch
 
@@ -88,41 +87,16 @@ def cache_dir() -> Path:
     return Path(base) / "edgebird"
 
 
-@lru_cache(maxsize=8)
-def file_sha256(path: str, size: int, mtime_ns: int) -> str:
-    """SHA-256 of a file, remembered per (path, size, mtime): within a process, and across
-    processes in a small memo file in the cache folder (hashing BirdNET's 52 MB costs 0.05 s
-    of every command's start-up otherwise)."""
-    import json
-
-    memo = cache_dir() / "sha256-memo.json"
-    key = f"{path}|{size}|{mtime_ns}"
-    try:
-        known = json.loads(memo.read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        known = {}
-    if isinstance(known, dict) and isinstance(known.get(key), str):
-        return known[key]
-    digest = hash_file(path, "sha256")
-    try:
-        known = {k: v for k, v in known.items() if not k.startswith(f"{path}|")} \
-            if isinstance(known, dict) else {}
-        known[key] = digest
-        atomic_write_bytes(memo, json.dumps(known, indent=1).encode())
-    except OSError:
-        pass  # a read-only cache folder only costs the hashing time
-    return digest
-
-
 def sha256_of(path: Path) -> str:
-    st = path.stat()
-    return file_sha256(str(path), st.st_size, st.st_mtime_ns)
+    """A model file's SHA-256, remembered per (path, size, mtime) in the process and in a
+    small memo in the cache folder (``files.cached_hash_file``)."""
+    return cached_hash_file(path, "sha256", memo=cache_dir() / "sha256-memo.json")
 
 
 def short_hash(*parts: str) -> str:
     """12 hex digits identifying a list of strings (layer names): for file names and
     fingerprints, where the names themselves would be too long."""
-    return hashlib.sha256("\n".join(parts).encode()).hexdigest()[:12]
+    return hash_text("\n".join(parts), 12)
 
 
 def embedding_model_file(source: Path, layers: tuple[str, ...] = ()) -> Path | bytes:

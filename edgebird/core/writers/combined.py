@@ -15,12 +15,22 @@ from __future__ import annotations
 from pathlib import Path
 
 from edgebird.core.writers import raven
+from edgebird.core.writers.formats import Format
 
-RAVEN_NAME = "BirdNET_SelectionTable.txt"
-CSV_NAME = "BirdNET_CombinedTable.csv"
-KALEIDOSCOPE_NAME = "BirdNET_Kaleidoscope.csv"
-R_NAME = "BirdNET_RTable.csv"
-NAMES = {"table": RAVEN_NAME, "csv": CSV_NAME, "kaleidoscope": KALEIDOSCOPE_NAME, "r": R_NAME}
+
+def list_name(fmt: Format) -> str:
+    """The audio list beside a combined Raven table: ``BirdNET_SelectionTable.list.txt``."""
+    return str(fmt.combined_name).rsplit(".", 1)[0] + ".list.txt"
+
+
+def combine(fmt: Format, tables: list[tuple[Path, float]]) -> dict[str, str]:
+    """``{file name: text}`` of ``fmt``'s combined table (and, for Raven, its audio list) from
+    ``(per-file table, audio duration in s)`` pairs in run order. Only a ``timeline`` format
+    (Raven) uses the durations; the others are header once, then rows."""
+    if fmt.timeline:
+        text, listing = combine_raven(tables)
+        return {str(fmt.combined_name): text, list_name(fmt): listing}
+    return {str(fmt.combined_name): concatenate([p for p, _ in tables], fmt.header + "\n")}
 
 
 def _lines(path: Path) -> list[str]:

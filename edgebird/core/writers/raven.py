@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 from edgebird.core.scores import Detection
 from edgebird.core.writers import bna_time, split_label
 
@@ -19,7 +21,7 @@ def freq_band(native_rate: int, fmin: float = 0.0, fmax: float = 15000.0,
 
 
 def render(detections: list[Detection], audio_path: str, native_rate: int,
-           fmin: float = 0.0, fmax: float = 15000.0, codes: dict[str, str] | None = None) -> str:
+           fmin: float = 0.0, fmax: float = 15000.0, codes: Mapping[str, str] | None = None) -> str:
     """One row per detection, numbered from 1. A file without detections gets BNA's dummy
     ``nocall`` row (so combined tables still list the file)."""
     low, high = freq_band(native_rate, fmin, fmax)

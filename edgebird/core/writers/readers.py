@@ -14,12 +14,16 @@ import os
 from pathlib import Path
 
 from edgebird.core.scores import Detection
+from edgebird.core.writers.formats import FORMATS
 
-RTYPE_BY_HEADER = (("selection", "table"), ("indir", "kaleidoscope"), ("start (s)", "csv"),
-                   ("filepath", "r"))
+#: A table's format by the first column of its header (BNA's test, case-insensitive).
+RTYPE_BY_HEADER = tuple((f.header.split(f.sep)[0].lower(), f.name)
+                        for f in FORMATS.values() if f.header)
 
 
 def detect_rtype(first_line: str) -> str:
+    """The format whose header ``first_line`` starts with; a table without one of the known
+    headers is taken for Audacity labels (which have no header)."""
     low = first_line.lower()
     for prefix, rtype in RTYPE_BY_HEADER:
         if low.startswith(prefix):
@@ -40,7 +44,7 @@ def _fields(line: str, header: list[str], sep: str, free: str) -> dict[str, str]
         cols[i:i + extra + 1] = [sep.join(cols[i:i + extra + 1])]
     if len(cols) < len(header):
         raise ValueError(f"{len(cols)} fields where the header has {len(header)}")
-    return dict(zip(header, cols, strict=False))
+    return dict(zip(header, cols))  # noqa: B905 - Python 3.9 on the Pi has no strict=
 
 
 def read_results(path: str | Path) -> tuple[str, list[Detection]]:
@@ -53,7 +57,7 @@ def read_results(path: str | Path) -> tuple[str, list[Detection]]:
         return "audacity", []
     rtype = detect_rtype(lines[0])
     out: list[Detection] = []
-    sep = "\t" if rtype == "table" else ","
+    sep = FORMATS[rtype].sep
     header = lines[0].rstrip("\r\n").split(sep) if rtype != "audacity" else []
     body = lines if rtype == "audacity" else lines[1:]
     first = 1 if rtype == "audacity" else 2
