@@ -16,7 +16,7 @@ What is measured, and why:
     labels>, noise_eval=None)``: total time, per fold (= cross-validation time / folds, and
     each fold separately), the final-model fit, the number of Keras fits (each fold runs
     ``inner_fit``: an inner 5-fold plus one refit, i.e. 6 fits) and how a fold's time splits
-    between Keras and the logistic baseline. ``fit_head`` and ``logistic_baseline`` are
+    between Keras and the logistic baseline. ``DenseHead.fit`` and ``logistic_baseline`` are
     wrapped (not changed) to time and count them. Run B, in another fresh process: the same
     with the default ``holdout_species=10``, to show what the held-out-species step costs.
 
@@ -78,7 +78,7 @@ HOLDOUT_DEFAULT = 10
 #: Modules whose presence after a light command is reported (TensorFlow and Keras must be absent).
 WATCHED = ("tensorflow", "keras", "sklearn", "scipy", "ai_edge_litert", "matplotlib", "numpy")
 RESULT = "RESULT "
-CHILD_ENV = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"}  # what edgebird.training.train sets anyway
+CHILD_ENV = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"}  # what edgebird.heads.dense sets anyway
 
 
 # -- synthetic embeddings ----------------------------------------------------------------------
@@ -158,25 +158,26 @@ class StopCV(Exception):
 
 
 def _instrument(calls: list[dict], baseline: list[float], state: dict) -> None:
-    """Wrap edgebird.training.train's ``fit_head`` and ``logistic_baseline`` (module globals,
-    so every caller inside the module sees the wrappers) to time and count them. No edgebird code
-    changes; the wrappers cost microseconds."""
+    """Wrap the dense head's ``fit`` (a class attribute, so every clone sees the wrapper) and
+    edgebird.training.train's ``logistic_baseline`` (a module global) to time and count them.
+    No edgebird code changes; the wrappers cost microseconds."""
     import edgebird.training.train as tr
+    from edgebird.heads.dense import DenseHead
 
-    fit_head, logistic = tr.fit_head, tr.logistic_baseline
+    fit_head, logistic = DenseHead.fit, tr.logistic_baseline
 
-    def timed_fit(*args: Any, **kwargs: Any) -> Any:
-        phase = "final" if kwargs.get("keep_model") else state["phase"]
+    def timed_fit(head: Any, x: Any, y: Any, sample_weight: Any = None,
+                  validation: Any = None) -> Any:
+        phase = "final" if head.keep_model else state["phase"]
         t0 = time.perf_counter()
-        fit = fit_head(*args, **kwargs)
-        validated = len(args) > 3 and args[3] is not None  # inner fits: early stopping
+        fit_head(head, x, y, sample_weight, validation)
         calls.append({"phase": phase, "fold": state["fold"],
-                      "seconds": time.perf_counter() - t0, "rows": len(args[0]),
-                      "epochs": len(fit.history.get("loss", [])), "best": fit.best_epoch,
-                      "validated": validated})
+                      "seconds": time.perf_counter() - t0, "rows": len(x),
+                      "epochs": len(head.history_.get("loss", [])), "best": head.best_epoch_,
+                      "validated": validation is not None})  # inner fits: early stopping
         if phase == "final":
             state["phase"] = "holdout"
-        return fit
+        return head
 
     def timed_baseline(*args: Any, **kwargs: Any) -> Any:
         t0 = time.perf_counter()
@@ -184,13 +185,13 @@ def _instrument(calls: list[dict], baseline: list[float], state: dict) -> None:
         baseline.append(time.perf_counter() - t0)
         return out
 
-    tr.fit_head, tr.logistic_baseline = timed_fit, timed_baseline
+    DenseHead.fit, tr.logistic_baseline = timed_fit, timed_baseline
 
 
 def worker_train(params: dict) -> dict:
     """Fresh process: import TensorFlow (timed, excluded), then ``train_classifier``."""
     t0 = time.perf_counter()
-    import keras  # noqa: F401 - what edgebird.training.train._keras() imports
+    import keras  # noqa: F401 - what edgebird.heads.dense.keras_module() imports
     import tensorflow  # noqa: F401
 
     tf_seconds = time.perf_counter() - t0

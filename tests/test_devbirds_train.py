@@ -7,10 +7,10 @@ import pytest
 
 from edgebird.audio import AudioSettings, iter_windows, planned_starts, probe
 from edgebird.core.runtime import make_interpreter
+from edgebird.heads import head_logits, sigmoid
 from edgebird.pipeline.engine import EngineSettings
-from edgebird.training.metrics import sigmoid
 from edgebird.training.model_export import inspect_model
-from edgebird.training.train import TrainSettings, head_logits
+from edgebird.training.train import TrainSettings
 
 pytestmark = pytest.mark.integration
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from edgebird.experiments.commands import fresh_head
 from edgebird.experiments.fewshot import (
     Noise,
     learning_curve,
@@ -20,7 +21,7 @@ from edgebird.experiments.fewshot import (
     usable_shots,
 )
 from edgebird.experiments.pseudolabel import Pool, PseudoSettings, choose, run_rounds, split_pool
-from edgebird.heads import HEADS, KERAS_HEADS, KNNHead, LogisticHead, PrototypeHead, make_head
+from edgebird.heads import HEADS, KERAS_HEADS, KNNHead, LogisticHead, PrototypeHead
 from edgebird.training.features import Features
 
 FAST_HEADS = [h for h in HEADS if h not in KERAS_HEADS]
@@ -136,33 +137,23 @@ def test_classes_with_one_recording_are_refused():
         make_splits(f, 2)
 
 
-# -- heads ----------------------------------------------------------------------------------
+# -- heads (the interface itself: tests/test_heads.py) ------------------------------------
 @pytest.mark.parametrize("name", FAST_HEADS)
 def test_heads_learn_separable_classes(feats, name):
     split = make_splits(feats, 1, seed=2)[0]
     from edgebird.experiments.fewshot import evaluate
 
-    row = evaluate(make_head(name), feats.x, feats.y, split, split.draw(4), noise(),
+    row = evaluate(fresh_head(name), feats.x, feats.y, split, split.draw(4), noise(),
                    feats.classes)
     assert row["f1"] > 0.9, row
     assert row["auprc"] > 0.95
     assert 0.0 <= row["noise_fp"] <= 1.0 and 0.0 <= row["unseen_fp"] <= 1.0
-    head = make_head(name).fit(feats.x, feats.y)
-    p = head.scores(feats.x[:7])
-    assert p.shape == (7, len(feats.classes))
-    assert ((p >= 0) & (p <= 1)).all()
 
 
-def test_dense_heads_train_and_score(feats):
-    pytest.importorskip("tensorflow")
-    from edgebird.training.train import TrainSettings
-
-    for name in KERAS_HEADS:
-        head = make_head(name, train_settings=TrainSettings(epochs=30))
-        p = head.fit(feats.x, feats.y).scores(feats.x)
-        assert p.shape == feats.y.shape
-        pos = feats.y > 0.5
-        assert p[pos].mean() > 0.7 > p[~pos].mean()
+def test_fresh_heads_are_seeded_only_where_they_take_a_seed():
+    assert fresh_head("dense", 7).seed == 7
+    assert fresh_head("logreg", 7).get_params() == LogisticHead().get_params()
+    assert fresh_head("logreg", 0, 2.0).pos_weight == 2.0
 
 
 def test_knn_caps_k_at_the_shots_and_background_counts():
@@ -185,15 +176,8 @@ def test_pos_weight_trades_specificity_for_sensitivity(feats):
     lo = LogisticHead(pos_weight=0.2).fit(feats.x, feats.y).scores(feats.x)
     hi = LogisticHead(pos_weight=5.0).fit(feats.x, feats.y).scores(feats.x)
     assert hi.mean() > lo.mean()
-    with pytest.raises(ValueError, match="positive-class weight"):
-        make_head("knn", pos_weight=2.0)
-
-
-def test_heads_that_cannot_weigh_rows_say_so(feats):
-    with pytest.raises(ValueError, match="cannot weigh rows"):
-        KNNHead().fit(feats.x, feats.y, sample_weight=np.full(len(feats), 0.5))
-    with pytest.raises(ValueError, match="unknown head"):
-        make_head("forest")
+    with pytest.raises(ValueError, match="knn head has no parameter pos_weight"):
+        fresh_head("knn", pos_weight=2.0)
 
 
 # -- statistics -------------------------------------------------------------------------------

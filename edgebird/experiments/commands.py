@@ -32,7 +32,7 @@ from edgebird.experiments.fewshot import (
     usable_shots,
 )
 from edgebird.experiments.pseudolabel import Pool, PseudoSettings, run_rounds, split_pool
-from edgebird.heads import HEADS, KERAS_HEADS, make_head
+from edgebird.heads import HEADS, KERAS_HEADS, Head, make_head, params_of
 from edgebird.options import opt
 from edgebird.pipeline import engine as eng
 from edgebird.training.dataset import DatasetError, TrainingSet, check
@@ -160,14 +160,23 @@ def candidates(pairs: Sequence[tuple[str, str]], seed: int = 0) -> list[Candidat
         if head not in HEADS:
             raise ValueError(f"unknown head {head!r}; available: {', '.join(HEADS)}")
     if any(h in KERAS_HEADS for _, h in pairs):
-        from edgebird.training.train import _keras
+        from edgebird.heads.dense import keras_module
 
-        _keras()  # a missing TensorFlow is said now, not after the embedding
+        keras_module()  # a missing TensorFlow is said now, not after the embedding
 
-    def factory(head: str) -> Callable[[int], object]:
-        return lambda repeat: make_head(head, seed=seed + repeat)
+    def factory(head: str) -> Callable[[int], Head]:
+        return lambda repeat: fresh_head(head, seed + repeat)
 
     return [Candidate(b, h, factory(h)) for b, h in pairs]
+
+
+def fresh_head(name: str, seed: int = 0, pos_weight: float = 1.0) -> Head:
+    """A new head for one fit, with its defaults: seeded if it takes a seed; a positive-class
+    weight other than 1 fails for a head without one (``make_head`` says so)."""
+    params = {"seed": seed} if "seed" in params_of(name) else {}
+    if pos_weight != 1.0:
+        params["pos_weight"] = pos_weight
+    return make_head(name, **params)
 
 
 @dataclass
@@ -258,8 +267,8 @@ def run_pseudo(data: ExperimentData, backbone: str, head: str, s: PseudoSettings
             if extra_pool is not None:
                 pool = pool.concat(extra_pool)
                 sizes["unlabelled recordings"] = len(extra_pool)
-            for r in run_rounds(lambda w=w, rep=split.repeat: make_head(
-                    head, seed=curve.seed + rep, pos_weight=w), feats.x, feats.y, split,
+            for r in run_rounds(lambda w=w, rep=split.repeat: fresh_head(
+                    head, curve.seed + rep, w), feats.x, feats.y, split,
                     data.noise.get(backbone), feats.classes, pool, s):
                 rows.append({"backbone": backbone, "head": head, "pos_weight": w,
                              "repeat": split.repeat, **r})

@@ -9,11 +9,9 @@ from __future__ import annotations
 
 import numpy as np
 
+from edgebird.heads.base import sigmoid  # noqa: F401 - scores are sigmoid(logits)
+
 THRESHOLD_GRID = np.round(np.arange(0.05, 0.951, 0.05), 2)
-
-
-def sigmoid(logits: np.ndarray) -> np.ndarray:
-    return 1.0 / (1.0 + np.exp(-np.clip(logits, -30, 30)))
 
 
 def best_thresholds(y: np.ndarray, p: np.ndarray, default: float = 0.5) -> np.ndarray:

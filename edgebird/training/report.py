@@ -61,13 +61,16 @@ def _plots(result, out: Path) -> dict[str, Path]:
     fig, ax = plt.subplots(figsize=(6, 4), dpi=100)
     for f in result.folds:
         h = f.history
+        if not h:  # a head without epochs (e.g. logreg)
+            continue
         line, = ax.plot(h["loss"], label=f"fold {f.fold} train")
         if "val_loss" in h:
             ax.plot(h["val_loss"], "--", color=line.get_color(), label=f"fold {f.fold} val")
     ax.set_xlabel("epoch")
     ax.set_ylabel("loss")
     ax.set_title("Learning curves (dashed: inner validation)")
-    ax.legend(fontsize=6, ncol=2)
+    if any(f.history for f in result.folds):
+        ax.legend(fontsize=6, ncol=2)
     fig.tight_layout()
     files["learning_curves"] = out / "learning_curves.png"
     fig.savefig(files["learning_curves"])
