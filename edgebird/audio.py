@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterator
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -27,6 +27,7 @@ import soundfile as sf
 import soxr
 
 from edgebird.core.quiet import quiet_native_stderr
+from edgebird.options import opt
 
 SAMPLE_RATE = 48000
 SEGMENT_SECONDS = 3.0
@@ -40,6 +41,8 @@ BLOCK_SECONDS = 30
 #: Decoded on each side of a block for the resampler's and the filter's warm-up.
 PAD_SECONDS = 1
 CROP_MODES = ("segments", "center", "first", "smart")
+#: Training clips: the windows holding the calls (measured best, docs/TRAINING.md).
+TRAINING_CROP_MODE = "smart"
 #: Extensions collected from folders. libsndfile reads these; others are reported, not guessed.
 AUDIO_EXTENSIONS = (".wav", ".flac", ".mp3", ".ogg", ".opus", ".aiff", ".aif", ".w64", ".rf64")
 #: Formats users have that libsndfile cannot decode; named in the error so the fix is obvious.
@@ -58,11 +61,19 @@ class AudioSettings:
     backbone's, not user choices; they are here so framing needs nothing else.
     """
 
-    overlap: float = 0.0
-    fmin: float = DEFAULT_FMIN
-    fmax: float = DEFAULT_FMAX
-    min_segment_seconds: float = 1.0
-    crop_mode: str = "segments"
+    overlap: float = field(default=0.0, metadata=opt(
+        "--overlap", help="overlap of consecutive 3-s windows in seconds, 0 <= o < 3"))
+    fmin: float = field(default=DEFAULT_FMIN, metadata=opt(
+        "--fmin", help="bandpass lower edge in Hz; 0: no high-pass"))
+    fmax: float = field(default=DEFAULT_FMAX, metadata=opt(
+        "--fmax", help="bandpass upper edge in Hz; the default applies no low-pass"))
+    min_segment_seconds: float = field(default=1.0, metadata=opt(
+        "--min-segment", metavar="SECONDS",
+        help="keep a final partial window this long or longer, zero-padded"))
+    crop_mode: str = field(default="segments", metadata=opt(
+        "--crop-mode", choices=CROP_MODES,
+        help="which windows of each file: all (segments), the middle one, the first one, or "
+             "those holding the calls (smart)"))
     sample_rate: int = SAMPLE_RATE
     segment_seconds: float = SEGMENT_SECONDS
 

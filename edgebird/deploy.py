@@ -153,6 +153,10 @@ sudo rm -rf /opt/edgebird        # deletes the detections and clips too
 """
 
 
+#: The station name in the kit's tables and health file (the recorder's own default too).
+DEFAULT_STATION = "edgebird"
+
+
 def _source_dir(package: str) -> Path:
     spec = importlib.util.find_spec(package)
     if spec is None or not spec.submodule_search_locations:
@@ -168,7 +172,7 @@ def _packages(folder: Path, name: str) -> list[str]:
 
 
 def build_kit(model_dir: str | os.PathLike, out: str | os.PathLike,
-              species_list: str | os.PathLike | None = None, station: str = "edgebird",
+              species_list: str | os.PathLike | None = None, station: str = DEFAULT_STATION,
               name: str | None = None, location=None) -> Path:
     """Write the kit to ``out`` (.tar.gz, atomically). ValueError for a model that cannot be
     deployed (not standalone, labels missing or mismatched).

@@ -1,14 +1,15 @@
 """Species lists: from BirdNET's location/week meta-model, or from files, always validated.
 
 The meta-model (``backbones/birdnet/meta.py``) gives an occurrence score in [0, 1] for each of
-BirdNET's 6,522 labels at a place and week; BirdNET-Analyzer keeps labels scoring at least
-``sf_thresh`` (default 0.03). Part of the analysis step (issue 5); no TensorFlow.
+BirdNET's 6,522 labels at a place and week (week 1-48, four per month, or -1 for the whole
+year); BirdNET-Analyzer keeps labels scoring at least ``sf_thresh`` (``DEFAULT_SF_THRESH``).
+No TensorFlow.
 """
 
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -16,6 +17,12 @@ import numpy as np
 from edgebird.backbones.birdnet.meta import birdnet_labels, check_place, occurrence
 from edgebird.core.labels import read_species_list as parse_species_list
 from edgebird.core.labels import write_labels
+from edgebird.options import opt
+
+#: BirdNET-Analyzer's ``--sf_thresh``.
+DEFAULT_SF_THRESH = 0.03
+#: ``species_at``'s orders: by occurrence score, or by name.
+SORTS = ("freq", "alpha")
 
 __all__ = ["Location", "birdnet_labels", "occurrence", "read_species_codes",
            "read_species_list", "species_at", "write_species_list"]
@@ -25,10 +32,13 @@ __all__ = ["Location", "birdnet_labels", "occurrence", "read_species_codes",
 class Location:
     """Where and when: BNA's ``--lat --lon --week --sf_thresh``."""
 
-    lat: float
-    lon: float
-    week: int = -1
-    threshold: float = 0.03
+    lat: float = field(metadata=opt("--lat", help="latitude, -90..90"))
+    lon: float = field(metadata=opt("--lon", help="longitude, -180..180"))
+    week: int = field(default=-1, metadata=opt(
+        "--week", help="week 1-48 (four per month), or -1 for the whole year"))
+    threshold: float = field(default=DEFAULT_SF_THRESH, metadata=opt(
+        "--sf-thresh", help="minimum occurrence score in BirdNET's location/week "
+                            "meta-model (BirdNET-Analyzer's --sf_thresh)"))
 
     def __post_init__(self) -> None:
         check_place(self.lat, self.lon, self.week)
@@ -38,7 +48,7 @@ class Location:
 
 def species_at(location: Location, sort: str = "freq") -> list[tuple[str, float]]:
     """Labels likely at ``location`` with their scores, by score (``freq``) or name."""
-    if sort not in ("freq", "alpha"):
+    if sort not in SORTS:
         raise ValueError("sort must be 'freq' or 'alpha'")
     scores = occurrence(location.lat, location.lon, location.week)
     labels = birdnet_labels()

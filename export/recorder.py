@@ -36,11 +36,10 @@ from edgebird.export.sources import RATE, Ring, SourceError, capture, make_sourc
 
 from edgebird.core.files import atomic_path, atomic_write_bytes, hash_file
 from edgebird.core.labels import read_labels, read_species_list, read_thresholds
-from edgebird.core.scores import Detection, flat_sigmoid, select
+from edgebird.core.scores import DEFAULT_MIN_CONF, Detection, flat_sigmoid, select
 
 WINDOW = 3 * RATE
 MIN_SEGMENT = RATE  # a final partial window of at least 1 s is kept, zero-padded (as analyze)
-DEFAULT_MIN_CONF = 0.25
 log = logging.getLogger("edgebird.recorder")
 
 SCHEMA = """

@@ -12,11 +12,20 @@ from pathlib import Path
 
 import gradio as gr
 
+from edgebird.audio import CROP_MODES, DEFAULT_FMAX, TRAINING_CROP_MODE
+from edgebird.core.scores import SENSITIVITY_RANGE
+from edgebird.core.writers.formats import FORMATS
+from edgebird.pipeline.analyze import AnalyzeSettings
+from edgebird.pipeline.engine import EngineSettings
+from edgebird.pipeline.segments import COLLECTION_MODES, SegmentSettings
+from edgebird.training.classifier import DEFAULT_MODEL_NAME, SAVE_MODES
+from edgebird.training.train import UPSAMPLING_MODES, TrainSettings
+
 from . import handlers as h
 from .texts import i18n
 
-RTYPE_CHOICES = [("Raven selection table", "table"), ("Audacity labels", "audacity"),
-                 ("CSV", "csv"), ("R (BNA 1.x)", "r"), ("Kaleidoscope", "kaleidoscope")]
+#: The result-type boxes: every format of the one format table, by its title.
+RTYPE_CHOICES = [(f.title, f.name) for f in FORMATS.values()]
 
 
 def _errors(fn):
@@ -44,32 +53,34 @@ def _errors(fn):
 
 def _settings_block(t):
     """The shared settings; returns the components in ``DetectionSettings`` order."""
+    d = h.DetectionSettings()  # the library's defaults
     with gr.Accordion(t("settings"), open=False):
         with gr.Row():
-            min_conf = gr.Slider(0.01, 0.99, 0.25, step=0.01, label=t("min_conf"))
-            sensitivity = gr.Slider(0.5, 1.5, 1.0, step=0.01, label=t("sensitivity"))
-            overlap = gr.Slider(0.0, 2.9, 0.0, step=0.1, label=t("overlap"))
+            min_conf = gr.Slider(0.01, 0.99, d.min_conf, step=0.01, label=t("min_conf"))
+            sensitivity = gr.Slider(*SENSITIVITY_RANGE, d.sensitivity, step=0.01,
+                                    label=t("sensitivity"))
+            overlap = gr.Slider(0.0, 2.9, d.overlap, step=0.1, label=t("overlap"))
         with gr.Row():
-            use_top_n = gr.Checkbox(False, label=t("use_top_n"))
-            top_n = gr.Number(5, precision=0, minimum=1, label=t("top_n"))
-            merge = gr.Number(1, precision=0, minimum=1, maximum=20, label=t("merge"))
-            fmin = gr.Number(0, minimum=0, maximum=15000, label=t("fmin"))
-            fmax = gr.Number(15000, minimum=0, maximum=15000, label=t("fmax"))
+            use_top_n = gr.Checkbox(d.use_top_n, label=t("use_top_n"))
+            top_n = gr.Number(d.top_n, precision=0, minimum=1, label=t("top_n"))
+            merge = gr.Number(d.merge, precision=0, minimum=1, maximum=20, label=t("merge"))
+            fmin = gr.Number(d.fmin, minimum=0, maximum=DEFAULT_FMAX, label=t("fmin"))
+            fmax = gr.Number(d.fmax, minimum=0, maximum=DEFAULT_FMAX, label=t("fmax"))
         with gr.Row():
             species_mode = gr.Radio([(t("species_all"), "all"), (t("species_list"), "list"),
-                                     (t("species_location"), "location")], value="all",
-                                    label=t("species_mode"))
+                                     (t("species_location"), "location")],
+                                    value=d.species_mode, label=t("species_mode"))
             species_file = gr.Textbox(label=t("species_file"), placeholder="/path/to/list.txt")
         with gr.Row():
-            lat = gr.Number(0.0, minimum=-90, maximum=90, label=t("lat"))
-            lon = gr.Number(0.0, minimum=-180, maximum=180, label=t("lon"))
-            week = gr.Number(-1, precision=0, minimum=-1, maximum=48, label=t("week"))
-            sf_thresh = gr.Slider(0.01, 0.99, 0.03, step=0.01, label=t("sf_thresh"))
+            lat = gr.Number(d.lat, minimum=-90, maximum=90, label=t("lat"))
+            lon = gr.Number(d.lon, minimum=-180, maximum=180, label=t("lon"))
+            week = gr.Number(d.week, precision=0, minimum=-1, maximum=48, label=t("week"))
+            sf_thresh = gr.Slider(0.01, 0.99, d.sf_thresh, step=0.01, label=t("sf_thresh"))
         show = gr.Button(t("show_species"), size="sm")
         species_shown = gr.Textbox(label=t("species_shown"), lines=4, max_lines=12)
         with gr.Row():
             model_mode = gr.Radio([(t("model_birdnet"), "birdnet"), (t("model_custom"), "custom")],
-                                  value="birdnet", label=t("model_mode"))
+                                  value=d.model_mode, label=t("model_mode"))
             classifier = gr.Textbox(label=t("classifier"), placeholder="/path/to/Model.tflite")
             model_status = gr.Textbox(label=t("model_status"), interactive=False)
     comps = [min_conf, sensitivity, overlap, use_top_n, top_n, merge, fmin, fmax, species_mode,
@@ -130,14 +141,15 @@ def _single_tab(t, session, settings) -> None:
 
 
 def _batch_tab(t, session, settings) -> None:
+    a, e = AnalyzeSettings(), EngineSettings()
     with gr.Row():
         input_dir = gr.Textbox(label=t("input_dir"))
         output_dir = gr.Textbox(label=t("output_dir"))
     with gr.Row():
-        rtypes = gr.CheckboxGroup(RTYPE_CHOICES, value=["table"], label=t("rtypes"))
-        combine = gr.Checkbox(False, label=t("combine"))
-        skip = gr.Checkbox(True, label=t("skip_existing"))
-        workers = gr.Number(0, precision=0, minimum=0, maximum=64, label=t("workers"))
+        rtypes = gr.CheckboxGroup(RTYPE_CHOICES, value=list(a.rtypes), label=t("rtypes"))
+        combine = gr.Checkbox(a.combine, label=t("combine"))
+        skip = gr.Checkbox(a.skip_existing, label=t("skip_existing"))
+        workers = gr.Number(e.workers, precision=0, minimum=0, maximum=64, label=t("workers"))
     with gr.Row():
         start = gr.Button(t("start"), variant="primary")
         cancel = gr.Button(t("cancel"), variant="stop")
@@ -163,40 +175,42 @@ def _batch_tab(t, session, settings) -> None:
 
 
 def _train_tab(t, session) -> None:
+    d = TrainSettings()
     with gr.Row():
         data = gr.Textbox(label=t("data_dir"))
         scan = gr.Button(t("scan"), size="sm")
     found = gr.Textbox(label=t("classes_found"), lines=5, interactive=False)
     with gr.Row():
         out = gr.Textbox(label=t("train_out"))
-        name = gr.Textbox("CustomClassifier", label=t("model_name"))
+        name = gr.Textbox(DEFAULT_MODEL_NAME, label=t("model_name"))
     with gr.Row():
         test_data = gr.Textbox(label=t("test_data"))
         group_pattern = gr.Textbox(label=t("group_pattern"), placeholder="^(XC\\d+)")
-        seed = gr.Number(0, precision=0, label=t("seed"))
+        seed = gr.Number(d.seed, precision=0, label=t("seed"))
     with gr.Row():
-        folds = gr.Number(5, precision=0, minimum=1, maximum=20, label=t("folds"))
-        epochs = gr.Number(100, precision=0, minimum=1, label=t("epochs"))
-        batch_size = gr.Number(32, precision=0, minimum=1, label=t("batch_size"))
-        lr = gr.Number(0.01, minimum=1e-6, label=t("learning_rate"))
-        hidden = gr.Number(0, precision=0, minimum=0, label=t("hidden_units"))
-        dropout = gr.Slider(0.0, 0.9, 0.0, step=0.05, label=t("dropout"))
+        folds = gr.Number(d.folds, precision=0, minimum=1, maximum=20, label=t("folds"))
+        epochs = gr.Number(d.epochs, precision=0, minimum=1, label=t("epochs"))
+        batch_size = gr.Number(d.batch_size, precision=0, minimum=1, label=t("batch_size"))
+        lr = gr.Number(d.learning_rate, minimum=1e-6, label=t("learning_rate"))
+        hidden = gr.Number(d.hidden_units, precision=0, minimum=0, label=t("hidden_units"))
+        dropout = gr.Slider(0.0, 0.9, d.dropout, step=0.05, label=t("dropout"))
     with gr.Row():
-        smoothing = gr.Slider(0.0, 0.4, 0.0, step=0.05, label=t("label_smoothing"))
-        mixup = gr.Checkbox(False, label=t("mixup"))
-        focal = gr.Checkbox(False, label=t("focal"))
-        gamma = gr.Slider(0.5, 5.0, 2.0, step=0.1, label=t("focal_gamma"))
-        alpha = gr.Slider(0.1, 0.9, 0.25, step=0.05, label=t("focal_alpha"))
+        smoothing = gr.Slider(0.0, 0.4, d.label_smoothing, step=0.05, label=t("label_smoothing"))
+        mixup = gr.Checkbox(d.mixup, label=t("mixup"))
+        focal = gr.Checkbox(d.loss == "focal", label=t("focal"))
+        gamma = gr.Slider(0.5, 5.0, d.focal_gamma, step=0.1, label=t("focal_gamma"))
+        alpha = gr.Slider(0.1, 0.9, d.focal_alpha, step=0.05, label=t("focal_alpha"))
     with gr.Row():
-        up_mode = gr.Dropdown(["repeat", "mean", "linear", "smote"], value="repeat",
+        up_mode = gr.Dropdown(list(UPSAMPLING_MODES), value=d.upsampling_mode,
                               label=t("upsampling_mode"))
-        up_ratio = gr.Slider(0.0, 1.0, 0.0, step=0.05, label=t("upsampling_ratio"))
-        negatives = gr.Number(64, precision=0, minimum=0, label=t("synthetic_negatives"))
-        holdout = gr.Number(10, precision=0, minimum=0, label=t("holdout_species"))
-        crop = gr.Dropdown(["smart", "segments", "center", "first"], value="smart",
-                           label=t("crop_mode"))
-        save_mode = gr.Dropdown(["replace", "append", "both"], value="replace",
-                                label=t("save_mode"))
+        up_ratio = gr.Slider(0.0, 1.0, d.upsampling_ratio, step=0.05, label=t("upsampling_ratio"))
+        negatives = gr.Number(d.synthetic_negatives, precision=0, minimum=0,
+                              label=t("synthetic_negatives"))
+        holdout = gr.Number(d.holdout_species, precision=0, minimum=0,
+                            label=t("holdout_species"))
+        crop = gr.Dropdown(sorted(CROP_MODES, key=lambda m: m != TRAINING_CROP_MODE),  # it first
+                           value=TRAINING_CROP_MODE, label=t("crop_mode"))
+        save_mode = gr.Dropdown(list(SAVE_MODES), value=SAVE_MODES[0], label=t("save_mode"))
     with gr.Row():
         go = gr.Button(t("train"), variant="primary")
         cancel = gr.Button(t("cancel"), variant="stop")
@@ -237,16 +251,17 @@ def _train_tab(t, session) -> None:
 
 
 def _segments_tab(t) -> None:
+    d = SegmentSettings()
     with gr.Row():
         audio_dir = gr.Textbox(label=t("seg_audio"))
         results = gr.Textbox(label=t("seg_results"))
         out = gr.Textbox(label=t("seg_out"))
     with gr.Row():
-        min_conf = gr.Slider(0.0, 1.0, 0.25, step=0.01, label=t("min_conf"))
-        max_conf = gr.Slider(0.0, 1.0, 1.0, step=0.01, label=t("max_conf"))
-        max_segments = gr.Number(100, precision=0, minimum=1, label=t("max_segments"))
-        seg_length = gr.Number(3.0, minimum=1.0, maximum=60.0, label=t("seg_length"))
-        mode = gr.Dropdown(["random", "confidence", "balanced"], value="random",
+        min_conf = gr.Slider(0.0, 1.0, d.min_conf, step=0.01, label=t("min_conf"))
+        max_conf = gr.Slider(0.0, 1.0, d.max_conf, step=0.01, label=t("max_conf"))
+        max_segments = gr.Number(d.max_segments, precision=0, minimum=1, label=t("max_segments"))
+        seg_length = gr.Number(d.seg_length, minimum=1.0, maximum=60.0, label=t("seg_length"))
+        mode = gr.Dropdown(list(COLLECTION_MODES), value=d.collection_mode,
                            label=t("collection_mode"))
     go = gr.Button(t("cut"), variant="primary")
     summary = gr.Textbox(label=t("summary"), interactive=False, lines=3)

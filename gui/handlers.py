@@ -23,7 +23,9 @@ from pathlib import Path
 
 import numpy as np
 
-from edgebird.audio import AudioError, AudioSettings
+from edgebird.audio import DEFAULT_FMAX, AudioError, AudioSettings
+from edgebird.core.scores import DEFAULT_MIN_CONF
+from edgebird.options import default_of
 from edgebird.pipeline.analyze import (
     AnalyzeSettings,
     Plan,
@@ -43,25 +45,31 @@ class UserError(Exception):
     """Something the user can fix; the message says what."""
 
 
+_AUDIO, _ANALYZE = AudioSettings(), AnalyzeSettings()
+
+
 @dataclass
 class DetectionSettings:
-    """The shared settings block, as the app's widgets hold them."""
+    """The shared settings block, as the app's widgets hold them. Its defaults are the
+    library's (a slider cannot say "the classifier's thresholds", so ``min_conf`` starts at
+    ``DEFAULT_MIN_CONF``); only what the widgets add (the top-N box, the place shown before
+    one is chosen) is typed here."""
 
-    min_conf: float = 0.25
-    sensitivity: float = 1.0
-    overlap: float = 0.0
-    use_top_n: bool = False
+    min_conf: float = DEFAULT_MIN_CONF
+    sensitivity: float = _ANALYZE.sensitivity
+    overlap: float = _AUDIO.overlap
+    use_top_n: bool = _ANALYZE.top_n is not None
     top_n: int = 5
-    merge: int = 1
-    fmin: float = 0.0
-    fmax: float = 15000.0
-    species_mode: str = "all"
+    merge: int = _ANALYZE.merge_consecutive
+    fmin: float = _AUDIO.fmin
+    fmax: float = _AUDIO.fmax
+    species_mode: str = SPECIES_MODES[0]
     species_file: str | None = None
     lat: float = 0.0
     lon: float = 0.0
-    week: int = -1
-    sf_thresh: float = 0.03
-    model_mode: str = "birdnet"
+    week: int = default_of(Location, "week")
+    sf_thresh: float = default_of(Location, "threshold")
+    model_mode: str = MODEL_MODES[0]
     classifier: str | None = None
 
     def resolve(self, **extra) -> tuple[AnalyzeSettings, AudioSettings]:
@@ -212,10 +220,10 @@ def spectrogram(audio_path: str, detections: list, plan: Plan, max_seconds: floa
     fig, ax = plt.subplots(figsize=(10, 3.6), dpi=100)
     if len(x):
         ax.specgram(x, NFFT=1024, Fs=48000, noverlap=512, cmap="magma", vmin=-140)
-    ax.set_ylim(0, 15000)
+    ax.set_ylim(0, DEFAULT_FMAX)
     ax.set_xlabel("time (s)")
     ax.set_ylabel("Hz")
-    lo, hi = plan.audio.fmin, min(plan.audio.fmax, 15000)
+    lo, hi = plan.audio.fmin, min(plan.audio.fmax, DEFAULT_FMAX)
     for d in detections:
         if d.start > max_seconds:
             break
@@ -263,7 +271,7 @@ def run_batch(session: Session, input_dir: str, output_dir: str, rtypes: list[st
         raise UserError(f"input folder not found: {input_dir or '(empty)'}")
     if not output_dir:
         raise UserError("choose a results folder")
-    settings, audio = s.resolve(rtypes=tuple(rtypes) or ("table",), combine=combine,
+    settings, audio = s.resolve(rtypes=tuple(rtypes) or _ANALYZE.rtypes, combine=combine,
                                 skip_existing=skip_existing)
     state = BatchState()
     events: queue.Queue = queue.Queue()
@@ -345,6 +353,7 @@ def run_training(session: Session, data: str, out: str, name: str, train_kwargs:
                  crop_mode: str, save_mode: str, test_data: str | None = None,
                  group_pattern: str | None = None) -> Iterator[TrainState]:
     """``edgebird train`` in a child process, its log streamed; Cancel kills it."""
+    from edgebird.training.classifier import DEFAULT_MODEL_NAME
     from edgebird.training.train import TrainSettings
 
     if not data or not out:
@@ -358,7 +367,7 @@ def run_training(session: Session, data: str, out: str, name: str, train_kwargs:
     ctx = mp.get_context("spawn")
     messages = ctx.Queue()
     proc = ctx.Process(target=_train_child, args=(messages, dict(
-        data=data, out=out, settings=settings, audio=audio, name=name or "CustomClassifier",
+        data=data, out=out, settings=settings, audio=audio, name=name or DEFAULT_MODEL_NAME,
         save_mode=save_mode, test_data=test_data, group_pattern=group_pattern)), daemon=False)
     session.cancel.clear()
     proc.start()

@@ -45,6 +45,70 @@ def test_settings_become_the_clis_dataclasses():
             h.DetectionSettings(**bad).resolve()
 
 
+def test_widgets_start_at_the_librarys_defaults(session):
+    """The GUI types no default of its own: every widget starts where the dataclass does."""
+    import json
+    import re
+
+    from edgebird.gui.app import build_app
+
+    from edgebird.audio import TRAINING_CROP_MODE, AudioSettings
+    from edgebird.core.scores import DEFAULT_MIN_CONF
+    from edgebird.options import choices_of, default_of
+    from edgebird.pipeline.analyze import AnalyzeSettings
+    from edgebird.pipeline.engine import EngineSettings
+    from edgebird.pipeline.segments import SegmentSettings
+    from edgebird.species import Location
+    from edgebird.training.classifier import DEFAULT_MODEL_NAME, SAVE_MODES
+    from edgebird.training.train import TrainSettings
+
+    widgets: dict[str, list] = {}
+    for block in build_app(session).blocks.values():
+        key = re.search(r'"key": "eb_(\w+)"', str(getattr(block, "label", None)))
+        if key:
+            widgets.setdefault(key.group(1), []).append(block)
+
+    def value(key: str, i: int = 0):
+        return widgets[key][i].value
+
+    def choices(key: str) -> set:
+        return {v for _, v in widgets[key][0].choices}
+
+    audio, analyze, engine = AudioSettings(), AnalyzeSettings(), EngineSettings()
+    train, seg = TrainSettings(), SegmentSettings()
+    expected = {
+        ("min_conf", 0): DEFAULT_MIN_CONF, ("sensitivity", 0): analyze.sensitivity,
+        ("overlap", 0): audio.overlap, ("use_top_n", 0): analyze.top_n is not None,
+        ("merge", 0): analyze.merge_consecutive, ("fmin", 0): audio.fmin,
+        ("fmax", 0): audio.fmax, ("week", 0): default_of(Location, "week"),
+        ("sf_thresh", 0): default_of(Location, "threshold"),
+        ("rtypes", 0): list(analyze.rtypes), ("combine", 0): analyze.combine,
+        ("skip_existing", 0): analyze.skip_existing, ("workers", 0): engine.workers,
+        ("model_name", 0): DEFAULT_MODEL_NAME, ("seed", 0): train.seed,
+        ("folds", 0): train.folds, ("epochs", 0): train.epochs,
+        ("batch_size", 0): train.batch_size, ("learning_rate", 0): train.learning_rate,
+        ("hidden_units", 0): train.hidden_units, ("dropout", 0): train.dropout,
+        ("label_smoothing", 0): train.label_smoothing, ("mixup", 0): train.mixup,
+        ("focal", 0): train.loss == "focal", ("focal_gamma", 0): train.focal_gamma,
+        ("focal_alpha", 0): train.focal_alpha, ("upsampling_mode", 0): train.upsampling_mode,
+        ("upsampling_ratio", 0): train.upsampling_ratio,
+        ("synthetic_negatives", 0): train.synthetic_negatives,
+        ("holdout_species", 0): train.holdout_species, ("crop_mode", 0): TRAINING_CROP_MODE,
+        ("save_mode", 0): SAVE_MODES[0], ("min_conf", 1): seg.min_conf,
+        ("max_conf", 0): seg.max_conf, ("max_segments", 0): seg.max_segments,
+        ("seg_length", 0): seg.seg_length, ("collection_mode", 0): seg.collection_mode,
+    }
+    wrong = {k: (value(*k), v) for k, v in expected.items() if value(*k) != v}
+    assert wrong == {}, json.dumps({str(k): str(v) for k, v in wrong.items()})
+    assert choices("crop_mode") == set(choices_of(AudioSettings, "crop_mode"))
+    assert choices("upsampling_mode") == set(choices_of(TrainSettings, "upsampling_mode"))
+    assert choices("collection_mode") == set(choices_of(SegmentSettings, "collection_mode"))
+    assert choices("save_mode") == set(SAVE_MODES)
+    assert (widgets["sensitivity"][0].minimum, widgets["sensitivity"][0].maximum) == (0.5, 1.5)
+    assert h.DetectionSettings().resolve() == (
+        AnalyzeSettings(min_conf=DEFAULT_MIN_CONF), AudioSettings())
+
+
 def test_single_file_gives_rows_a_picture_and_tables(session, make_audio):
     path = make_audio("rec.wav", seconds=10.0, sr=44100)
     r = h.analyze_single(session, str(path), h.DetectionSettings(min_conf=0.01))

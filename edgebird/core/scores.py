@@ -19,6 +19,8 @@ from dataclasses import dataclass
 import numpy as np
 
 SENSITIVITY_RANGE = (0.5, 1.5)
+#: BirdNET-Analyzer's minimum confidence; analyze, segments, the GUI and the recorder use it.
+DEFAULT_MIN_CONF = 0.25
 
 
 def _check_sensitivity(sensitivity: float) -> None:
@@ -54,7 +56,7 @@ class Detection:
 
 
 def select(scores: np.ndarray, starts: np.ndarray, ends: np.ndarray, labels: list[str],
-           min_conf: float | np.ndarray = 0.25, top_n: int | None = None,
+           min_conf: float | np.ndarray = DEFAULT_MIN_CONF, top_n: int | None = None,
            allowed: set[str] | frozenset[str] | None = None,
            file: str = "") -> list[Detection]:
     """Detections from per-window scores ``[n_windows, n_labels]``.

@@ -21,7 +21,7 @@ from pathlib import Path
 
 import numpy as np
 
-from edgebird.audio import AudioSettings
+from edgebird.audio import TRAINING_CROP_MODE, AudioSettings
 from edgebird.backbones import EmbeddingModel, get_backbone
 from edgebird.experiments.fewshot import (
     Candidate,
@@ -33,6 +33,7 @@ from edgebird.experiments.fewshot import (
 )
 from edgebird.experiments.pseudolabel import Pool, PseudoSettings, run_rounds, split_pool
 from edgebird.heads import HEADS, KERAS_HEADS, Head, make_head, params_of
+from edgebird.options import opt
 from edgebird.pipeline import engine as eng
 from edgebird.training.dataset import DatasetError, TrainingSet, check
 from edgebird.training.features import Features, build_features, synthetic_negatives
@@ -45,13 +46,21 @@ NOISE_EVAL_SEED, NOISE_POOL_SEED = 1000, 2000
 class CurveSettings:
     """Learning-curve protocol (``fewshot``'s module docstring says why each is so)."""
 
-    shots: tuple[int, ...] = (1, 2, 4, 8, 16, 25, 50, 100)
-    repeats: int = 10
-    test_fraction: float = 0.3
-    open_set: bool = True
-    synthetic_negatives: int = 64
+    shots: tuple[int, ...] = field(default=(1, 2, 4, 8, 16, 25, 50, 100), metadata=opt(
+        "--shots", help="training windows per class; counts above what the data gives are "
+                        "dropped"))
+    repeats: int = field(default=10, metadata=opt(
+        "--repeats", help="random splits, each holding out recordings; with open set, each "
+                          "leaves out another class"))
+    test_fraction: float = field(default=0.3, metadata=opt(
+        "--test-fraction", help="share of each class's recordings held out"))
+    open_set: bool = field(default=True, metadata=opt(
+        "--open-set", help="leave one class out of training per repeat to measure false "
+                           "positives on an unseen species"))
+    synthetic_negatives: int = field(default=64, metadata=opt(
+        "--synthetic-negatives", help="noise windows made in code added to every fit"))
     noise_eval: int = 100
-    seed: int = 0
+    seed: int = field(default=0, metadata=opt("--seed", help="random seed of the splits"))
 
     def __post_init__(self) -> None:
         if not self.shots or min(self.shots) < 1:
@@ -101,7 +110,7 @@ def align(features: dict[str, Features]) -> dict[str, Features]:
 
 def load_data(data: str | os.PathLike, backbones: Sequence[str], settings: CurveSettings,
               store: str | os.PathLike | None = None,
-              audio: AudioSettings = AudioSettings(crop_mode="smart"),
+              audio: AudioSettings = AudioSettings(crop_mode=TRAINING_CROP_MODE),
               engine: eng.EngineSettings = eng.EngineSettings(),
               annotations: str | os.PathLike | None = None, group_pattern: str | None = None,
               progress: bool = True, echo: Callable[[str], None] = print) -> ExperimentData:
@@ -285,11 +294,16 @@ REPORT_POS_WEIGHTS = (0.5, 1.0, 2.0)
 class DataOptions:
     """Where the labelled data is and how it is embedded (``edgebird train``'s options)."""
 
-    store: str | os.PathLike | None = None
-    audio: AudioSettings = AudioSettings(crop_mode="smart")
+    store: str | os.PathLike | None = field(default=None, metadata=opt(
+        "--store", help="embedding store (default ~/.cache/edgebird/store)"))
+    audio: AudioSettings = AudioSettings(crop_mode=TRAINING_CROP_MODE)
     engine: eng.EngineSettings = eng.EngineSettings()
-    annotations: str | os.PathLike | None = None
-    group_pattern: str | None = None
+    annotations: str | os.PathLike | None = field(default=None, metadata=opt(
+        "--annotations", metavar="TABLE", help="CSV (file,begin,end,label) or Raven selection "
+                                               "table instead of class folders"))
+    group_pattern: str | None = field(default=None, metadata=opt(
+        "--group-pattern", metavar="REGEX", help="regex on file names whose first group is "
+        "the recording id, e.g. '^(XC\\d+)' (default: every file is its own recording)"))
     progress: bool = True
 
 

@@ -18,22 +18,29 @@ compared with it, paired per repeat.
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
 from edgebird.experiments.fewshot import Noise, Split, evaluate
 from edgebird.heads import Head
+from edgebird.options import opt
 
 
 @dataclass(frozen=True)
 class PseudoSettings:
-    shots: int = 2
-    rounds: int = 3
-    threshold: float = 0.9
-    cap: int = 10
-    weight: float = 0.5
-    pos_weights: tuple[float, ...] = (1.0,)
+    shots: int = field(default=2, metadata=opt(
+        "--pseudo-shots", help="labelled windows per class"))
+    rounds: int = field(default=3, metadata=opt("--rounds", help="pseudo-labelling rounds"))
+    threshold: float = field(default=0.9, metadata=opt(
+        "--threshold", help="score a window needs to be pseudo-labelled"))
+    cap: int = field(default=10, metadata=opt(
+        "--cap", help="new labels per class and round at most"))
+    weight: float = field(default=0.5, metadata=opt(
+        "--pseudo-weight", help="loss weight of a pseudo-labelled window (labelled: 1)"))
+    pos_weights: tuple[float, ...] = field(default=(1.0,), metadata=opt(
+        "--pos-weight", help="loss weight of positives against negatives, one run each: >1 "
+                             "favours sensitivity, <1 specificity"))
 
     def __post_init__(self) -> None:
         checks = [

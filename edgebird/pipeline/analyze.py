@@ -47,9 +47,17 @@ from edgebird.audio import (
 from edgebird.backbones import EmbeddingModel
 from edgebird.core.files import atomic_write_bytes, sweep_temp_files
 from edgebird.core.runtime import DEFAULT_BATCH_SIZE
-from edgebird.core.scores import Detection, flat_sigmoid, merge_consecutive, select
+from edgebird.core.scores import (
+    DEFAULT_MIN_CONF,
+    SENSITIVITY_RANGE,
+    Detection,
+    flat_sigmoid,
+    merge_consecutive,
+    select,
+)
 from edgebird.core.writers import combined, csv_table
-from edgebird.core.writers.formats import FORMATS, TableContext, get_format
+from edgebird.core.writers.formats import CHOICES, FORMATS, TableContext, get_format
+from edgebird.options import opt
 from edgebird.pipeline import engine as eng
 from edgebird.pipeline.batch import (
     FileBatch,
@@ -63,7 +71,6 @@ from edgebird.pipeline.batch import (
 from edgebird.pipeline.errorlog import ErrorLog, failure_lines
 from edgebird.species import Location
 
-DEFAULT_MIN_CONF = 0.25
 PARAMS_FILE = "BirdNET_analysis_params.csv"
 SUMMARY_FILE = "analysis_summary.txt"
 
@@ -88,23 +95,49 @@ class AnalyzeSettings:
     """What to detect and what to write. Defaults are BirdNET-Analyzer 2.4's.
 
     ``min_conf=None`` means: the classifier's per-class thresholds where it ships them
-    (``X_Thresholds.csv``), else 0.25. A number applies to every class.
+    (``X_Thresholds.csv``), else ``DEFAULT_MIN_CONF``. A number applies to every class.
     ``species_list`` and ``location`` are alternatives (BNA silently ignores the list when
     both are set; here it is an error).
     """
 
-    min_conf: float | None = None
-    sensitivity: float = 1.0
-    top_n: int | None = None
-    merge_consecutive: int = 1
-    rtypes: tuple[str, ...] = ("table",)
-    combine: bool = False
-    skip_existing: bool = True
-    additional_columns: tuple[str, ...] = ()
-    classifier: str | None = None
-    species_list: str | None = None
+    min_conf: float | None = field(default=None, metadata=opt(
+        "--min-conf", help="minimum confidence 0..1 for every class (default: the "
+        f"classifier's per-class thresholds if it has them, else {DEFAULT_MIN_CONF:g})"))
+    sensitivity: float = field(default=1.0, metadata=opt(
+        "--sensitivity", help=f"{SENSITIVITY_RANGE[0]:g}..{SENSITIVITY_RANGE[1]:g}. "
+        "BirdNET-Analyzer 2.x's logit shift: score = sigmoid(logit + (S-1)*10), so 1.25 adds "
+        "2.5 to every logit. birdnetlib and BirdNET-Pi use the older slope form "
+        "sigmoid((2-S)*logit): the same number means something else there"))
+    top_n: int | None = field(default=None, metadata=opt(
+        "--top-n", help="keep the N best classes of every window whatever their score "
+                        "(overrides --min-conf)"))
+    merge_consecutive: int = field(default=1, metadata=opt(
+        "--merge-consecutive", metavar="N", help="join up to N touching detections of a "
+        "species into one (score: mean of its top 3); 1: no merging"))
+    rtypes: tuple[str, ...] = field(default=("table",), metadata=opt(
+        "--rtype", metavar="TYPE", help=f"one or more of {CHOICES}; space or comma "
+                                        "separated"))
+    combine: bool = field(default=False, metadata=opt(
+        "--combine", "--combine-results", help="also write combined tables over all files "
+        "(Raven with a .list.txt, CSV, Kaleidoscope, R)"))
+    skip_existing: bool = field(default=True, metadata=opt(
+        "--skip-existing", help="skip files whose result files all exist "
+                                "(--no-skip-existing redoes them)"))
+    additional_columns: tuple[str, ...] = field(default=(), metadata=opt(
+        "--additional-columns", metavar="COL", choices=csv_table.ADDITIONAL,
+        help="extra CSV columns, as BirdNET-Analyzer's"))
+    classifier: str | None = field(default=None, metadata=opt(
+        "-c", "--classifier", metavar="MODEL", help="custom classifier .tflite (head-only or "
+        "standalone, from 'edgebird train' or BirdNET-Analyzer) with its _Labels.txt beside "
+        "it; its _Thresholds.csv is used unless --min-conf is given"))
+    species_list: str | None = field(default=None, metadata=opt(
+        "--species-list", "--slist", metavar="FILE", help="only these labels (one per line; a "
+        "folder means its species_list.txt); labels the model lacks are reported"))
     location: Location | None = None
-    species_codes: str | None = None  # file of label -> code for Raven's Species Code column
+    species_codes: str | None = field(default=None, metadata=opt(  # Raven's Species Code
+        "--species-codes", metavar="FILE", help="label -> code table for the Raven 'Species "
+        "Code' column (default: the label). BirdNET-Analyzer's eBird_taxonomy_codes_2024E.json "
+        "works as is and makes the tables identical to BNA's"))
 
     def __post_init__(self) -> None:
         if self.min_conf is not None and not 0.0 <= self.min_conf <= 1.0:

@@ -36,6 +36,7 @@ from edgebird.audio import (
 )
 from edgebird.backbones import EmbeddingModel
 from edgebird.core.runtime import DEFAULT_BATCH_SIZE
+from edgebird.options import opt
 
 #: A worker that stops answering for this long with tasks in hand is treated as dead.
 _POLL_SECONDS = 0.2
@@ -49,9 +50,12 @@ class EngineSettings:
     ``workers=1`` runs in this process.
     """
 
-    workers: int = 0
-    threads: int = 1
-    batch_size: int = DEFAULT_BATCH_SIZE
+    workers: int = field(default=0, metadata=opt(
+        "--workers", help="worker processes; 0: one per core"))
+    threads: int = field(default=1, metadata=opt(
+        "--threads", help="interpreter threads per worker; 1 was measured fastest"))
+    batch_size: int = field(default=DEFAULT_BATCH_SIZE, metadata=opt(
+        "--batch-size", help="windows per model call; more uses memory, not speed"))
     chunk_windows: int = 64
     keep_logits: bool = False
 

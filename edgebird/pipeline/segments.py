@@ -27,10 +27,11 @@ import soundfile as sf
 
 from edgebird.audio import AudioError, AudioSettings, find_audio_files, probe, read_blocks
 from edgebird.core.files import atomic_path
-from edgebird.core.scores import Detection
+from edgebird.core.scores import DEFAULT_MIN_CONF, Detection
 from edgebird.core.writers import split_label
 from edgebird.core.writers.formats import FORMATS, MARK, combined_names
 from edgebird.core.writers.readers import read_results
+from edgebird.options import opt
 from edgebird.pipeline.errorlog import ErrorLog
 
 COLLECTION_MODES = ("random", "confidence", "balanced")
@@ -48,13 +49,21 @@ class SegmentSettings:
     range (BNA 2.4's version never fills its top bin; this one does).
     """
 
-    min_conf: float = 0.25
-    max_conf: float = 1.0
-    max_segments: int = 100
-    seg_length: float = 3.0
-    collection_mode: str = "random"
-    n_bins: int = 10
-    seed: int = 0
+    min_conf: float = field(default=DEFAULT_MIN_CONF, metadata=opt(
+        "--min-conf", help="lowest confidence of a detection to cut"))
+    max_conf: float = field(default=1.0, metadata=opt(
+        "--max-conf", help="highest confidence of a detection to cut"))
+    max_segments: int = field(default=100, metadata=opt(
+        "--max-segments", help="clips per species at most"))
+    seg_length: float = field(default=3.0, metadata=opt(
+        "--seg-length", help="clip length in s, context added evenly around the detection "
+                             "(at least 1.0)"))
+    collection_mode: str = field(default="random", metadata=opt(
+        "--collection-mode", choices=COLLECTION_MODES,
+        help="which clips when there are more than --max-segments: random, the most "
+             "confident, or balanced over confidence bins"))
+    n_bins: int = field(default=10, metadata=opt("--n-bins", help="bins for balanced"))
+    seed: int = field(default=0, metadata=opt("--seed", help="random choice seed"))
 
     def __post_init__(self) -> None:
         if not 0.0 <= self.min_conf <= self.max_conf <= 1.0:

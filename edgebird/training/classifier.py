@@ -14,11 +14,17 @@ from pathlib import Path
 
 import numpy as np
 
-from edgebird.audio import AudioSettings
+from edgebird.audio import TRAINING_CROP_MODE, AudioSettings
 from edgebird.pipeline import engine as eng
 from edgebird.training.dataset import TrainingSet, check, read_annotations, scan_folder
 from edgebird.training.features import build_features, synthetic_negatives
 from edgebird.training.train import TrainResult, TrainSettings, train_classifier
+
+#: ``--model-save-mode``: standalone models with the custom classes only (replace), BirdNET's
+#: classes + custom (append), or both files; the first is the default.
+SAVE_MODES = ("replace", "append", "both")
+#: The file name stem of a trained classifier (BirdNET-Analyzer's).
+DEFAULT_MODEL_NAME = "CustomClassifier"
 
 
 @dataclass
@@ -47,10 +53,10 @@ def train_from_data(
     data: str | os.PathLike,
     out: str | os.PathLike,
     settings: TrainSettings = TrainSettings(),
-    audio: AudioSettings = AudioSettings(crop_mode="smart"),
+    audio: AudioSettings = AudioSettings(crop_mode=TRAINING_CROP_MODE),
     engine: eng.EngineSettings = eng.EngineSettings(),
-    name: str = "CustomClassifier",
-    save_mode: str = "replace",
+    name: str = DEFAULT_MODEL_NAME,
+    save_mode: str = SAVE_MODES[0],
     annotations: str | os.PathLike | None = None,
     test_data: str | os.PathLike | None = None,
     group_pattern: str | None = None,
@@ -64,7 +70,7 @@ def train_from_data(
     from edgebird.training.report import write_report
 
     t0 = time.perf_counter()
-    if save_mode not in ("replace", "append", "both"):
+    if save_mode not in SAVE_MODES:
         raise ValueError("save mode must be replace, append or both")
     ts = load_training_set(data, annotations, group_pattern)
     check(ts, settings.folds)

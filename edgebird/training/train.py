@@ -24,6 +24,7 @@ from sklearn.base import clone
 from edgebird.heads import HEADS, Head, exportable_heads, make_head, params_of
 from edgebird.heads.dense import LOSSES, UPSAMPLING_MODES
 from edgebird.heads.linear import LogisticHead
+from edgebird.options import opt
 from edgebird.training.features import Features
 from edgebird.training.metrics import best_thresholds, class_metrics, false_positive_rate
 
@@ -41,27 +42,49 @@ class TrainSettings:
     as background. Fields named like a parameter of the chosen ``head`` are passed to it;
     ``mixup`` with the dense head is the ``dense-mixup`` head."""
 
-    head: str = field(default="dense", metadata={"help": (
-        "the head trained on the embeddings (exportable ones: "
-        + ", ".join(exportable_heads()) + "; default dense)"), "choices": exportable_heads()})
-    hidden_units: int = 0
-    dropout: float = 0.0
-    epochs: int = 100
-    batch_size: int = 32
-    learning_rate: float = 1e-2
-    loss: str = "bce"
-    focal_gamma: float = 2.0
-    focal_alpha: float = 0.25
-    label_smoothing: float = 0.0
-    mixup: bool = False
-    upsampling_mode: str = "repeat"
-    upsampling_ratio: float = 0.0
+    head: str = field(default="dense", metadata=opt(
+        "--head", choices=exportable_heads(),
+        help="the head trained on the embeddings (dense: the Keras head; logreg and "
+             "svm-linear need no TensorFlow to train)"))
+    hidden_units: int = field(default=0, metadata=opt(
+        "--hidden-units", help="units of a hidden ReLU layer; 0: none"))
+    dropout: float = field(default=0.0, metadata=opt(
+        "--dropout", help="dropout rate before each dense layer"))
+    epochs: int = field(default=100, metadata=opt(
+        "--epochs", help="training epochs at most (early stopping)"))
+    batch_size: int = field(default=32, metadata=opt(
+        "--batch-size", help="the head's training mini-batch, in windows (BirdNET-Analyzer's "
+                             "--batch_size)"))
+    learning_rate: float = field(default=1e-2, metadata=opt(
+        "--learning-rate", help="peak learning rate (warm-up, then cosine decay)"))
+    loss: str = field(default="bce", metadata=opt(
+        "--focal-loss", const="focal", help="focal loss instead of BCE"))
+    focal_gamma: float = field(default=2.0, metadata=opt(
+        "--focal-loss-gamma", help="focal loss: focusing parameter gamma"))
+    focal_alpha: float = field(default=0.25, metadata=opt(
+        "--focal-loss-alpha", help="focal loss: weight alpha of the positives"))
+    label_smoothing: float = field(default=0.0, metadata=opt(
+        "--label-smoothing", nargs="?", const=0.1, help="label smoothing (flag alone: 0.1)"))
+    mixup: bool = field(default=False, metadata=opt(
+        "--mixup", help="mixup augmentation: blend pairs of training windows and labels"))
+    upsampling_mode: str = field(default="repeat", metadata=opt(
+        "--upsampling-mode", choices=UPSAMPLING_MODES,
+        help="how small classes are grown (with --upsampling-ratio)"))
+    upsampling_ratio: float = field(default=0.0, metadata=opt(
+        "--upsampling-ratio", help="grow small classes to this fraction of the largest; "
+                                   "0: off"))
     patience: int = 10
-    folds: int = 5
+    folds: int = field(default=5, metadata=opt(
+        "--folds", help="cross-validation folds, grouped by recording; 1: one validation "
+                        "split"))
     val_fraction: float = 0.2
-    synthetic_negatives: int = 64
-    holdout_species: int = 10
-    seed: int = 0
+    synthetic_negatives: int = field(default=64, metadata=opt(
+        "--synthetic-negatives", help="noise windows made in code (rain, wind, engines...) "
+                                      "added as background; 0: off"))
+    holdout_species: int = field(default=10, metadata=opt(
+        "--holdout-species", help="measure false positives on up to N classes held out in "
+                                  "turn; 0: skip"))
+    seed: int = field(default=0, metadata=opt("--seed", help="random seed"))
 
     def __post_init__(self) -> None:
         checks = [

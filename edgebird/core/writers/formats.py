@@ -17,7 +17,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
-from edgebird.core.scores import Detection
+from edgebird.core.scores import DEFAULT_MIN_CONF, Detection
 from edgebird.core.writers import audacity, csv_table, kaleidoscope, r_table, raven
 
 
@@ -38,7 +38,7 @@ class TableContext:
     week: int = -1
     overlap: float = 0.0
     sensitivity: float = 1.0
-    min_conf: float = 0.25
+    min_conf: float = DEFAULT_MIN_CONF
     species_list: str = ""
     model: str = ""
     codes: Mapping[str, str] | None = None  # Raven's Species Code by label

@@ -7,7 +7,7 @@ user gave (1.x wrote the same number after undoing its internal inversion).
 
 from __future__ import annotations
 
-from edgebird.core.scores import Detection
+from edgebird.core.scores import DEFAULT_MIN_CONF, Detection
 from edgebird.core.writers import bna_time, split_label
 
 HEADER = ("filepath,start,end,scientific_name,common_name,confidence,lat,lon,week,overlap,"
@@ -17,7 +17,7 @@ SUFFIX = ".BirdNET.results.r.csv"
 
 def render(detections: list[Detection], audio_path: str, lat: float = -1, lon: float = -1,
            week: int = -1, overlap: float = 0.0, sensitivity: float = 1.0,
-           min_conf: float = 0.25, species_list: str = "", model: str = "") -> str:
+           min_conf: float = DEFAULT_MIN_CONF, species_list: str = "", model: str = "") -> str:
     rows = [HEADER]
     for d in detections:
         sci, common = split_label(d.label)
