@@ -406,9 +406,10 @@ def find_audio_files(
     unique (compared case-insensitively, as macOS and Windows file systems do) and the same
     input list always gives the same names. Returns ``(files, problems)``: a named path that
     does not exist, a folder that cannot be read and a folder with no audio file are
-    problems (path, reason), never silently dropped. Folder symlinks are followed (a loop is walked once). Hidden files
-    and folders (starting with '.') are skipped, as BNA does. Files that libsndfile cannot
-    decode (m4a, wma...) are kept so the user is told why they fail.
+    problems (path, reason), never silently dropped. Folder symlinks are followed (a loop
+    is walked once). Hidden files and folders (starting with '.') are skipped, as BNA does.
+    Files that libsndfile cannot decode (m4a, wma...) are kept so the user is told why
+    they fail.
     """
     files: list[tuple[Path, str]] = []
     problems: list[tuple[str, str]] = []
