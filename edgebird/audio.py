@@ -26,7 +26,7 @@ import numpy as np
 import soundfile as sf
 import soxr
 
-from edgebird.core.quiet import quiet_native_stderr
+from edgebird.core.quiet import captured_native_stderr, quiet_native_stderr
 from edgebird.options import opt
 
 SAMPLE_RATE = 48000
@@ -119,13 +119,16 @@ class AudioSettings:
 
 @dataclass(frozen=True)
 class AudioInfo:
-    """What ``probe`` learns from a file's header."""
+    """What ``probe`` learns from a file's header (``frames``: what it decodes to, when a
+    damaged file holds fewer than its header says). ``notes``: the decoder's warnings and
+    a truncation, reported with the file (``notes_for``)."""
 
     path: str
     sample_rate: int
     channels: int
     frames: int
     format: str
+    notes: tuple[str, ...] = ()
 
     @property
     def duration(self) -> float:
@@ -154,19 +157,62 @@ def probe(path: str | os.PathLike) -> AudioInfo:
             f"convert it first, e.g. ffmpeg -i '{p.name}' '{p.stem}.flac'"
         )
     try:
-        with quiet_native_stderr():
+        with captured_native_stderr() as said:
             info = sf.info(str(p))
     except (sf.LibsndfileError, RuntimeError, OSError) as exc:
-        raise AudioError(f"not a readable audio file ({_short(exc)})") from None
+        raise AudioError(f"not an audio file, or damaged ({_short(exc)})") from None
     if info.frames <= 0 or info.samplerate <= 0:
         raise AudioError("contains no audio samples")
-    return AudioInfo(str(p), int(info.samplerate), int(info.channels), int(info.frames),
-                     info.format)
+    notes = [f"decoder: {line}" for line in dict.fromkeys(said) if _worth_saying(line)]
+    frames = int(info.frames)
+    if info.format in CHECK_LENGTH:
+        decoded = _decoded_frames(p, frames, int(info.samplerate))
+        if decoded < frames:
+            sr = int(info.samplerate)
+            notes.append(f"truncated or damaged: its header says {frames / sr:.2f} s, it decodes "
+                         f"to {decoded / sr:.2f} s; analyzed as {decoded / sr:.2f} s")
+            frames = decoded
+            if frames <= 0:
+                raise AudioError("truncated or damaged: no audio decodes from it")
+    return AudioInfo(str(p), int(info.samplerate), int(info.channels), frames, info.format,
+                     tuple(notes))
+
+
+#: Compressed formats whose header states a length the data may not hold (a cut-off MP3
+#: still says 60 s): their tail is read to check it.
+CHECK_LENGTH = ("MP3", "FLAC", "OGG")
+
+
+def _worth_saying(line: str) -> bool:
+    """mpg123's warnings (a Xing header that disagrees with the data: cut or damaged) are
+    worth a note; its resync chatter is not."""
+    return line.startswith("Warning:")
+
+
+def _decoded_frames(p: Path, frames: int, sr: int) -> int:
+    """``frames`` if the last second decodes, else what the file really decodes to (counted
+    block by block: only a damaged file pays for a full decode)."""
+    tail = min(frames, sr)
+    try:
+        with quiet_native_stderr(), sf.SoundFile(str(p)) as f:
+            f.seek(frames - tail)
+            if len(f.read(tail, dtype="float32", always_2d=True)) >= tail:
+                return frames
+        n = 0
+        with quiet_native_stderr(), sf.SoundFile(str(p)) as f:
+            while True:
+                got = len(f.read(BLOCK_SECONDS * sr, dtype="float32", always_2d=True))
+                n += got
+                if got < BLOCK_SECONDS * sr:
+                    break
+        return min(n, frames)
+    except (sf.LibsndfileError, RuntimeError):
+        return frames  # cannot tell here; decoding will say what is wrong
 
 
 def notes_for(info: AudioInfo, settings: AudioSettings) -> list[str]:
     """Warnings that do not stop a file but that a user should see (logged per file)."""
-    notes = []
+    notes = list(info.notes)
     nyquist = info.sample_rate / 2
     if nyquist < min(settings.fmax, 12000):
         notes.append(
@@ -259,7 +305,7 @@ def read_blocks(
             want = min((b + 1) * BLOCK_SECONDS + PAD_SECONDS - lo, info.frames) * src
             # A fresh decoder per block: MP3 decoders carry state across seeks, so only a
             # cold open + seek gives the same samples whichever block was read before.
-            with sf.SoundFile(info.path) as f:
+            with quiet_native_stderr(), sf.SoundFile(info.path) as f:
                 f.seek(min(first, info.frames))
                 data = f.read(max(0, min(want, info.frames - first)), dtype="float32",
                               always_2d=True)
@@ -364,42 +410,115 @@ def find_audio_files(
 ) -> tuple[list[tuple[Path, str]], list[tuple[str, str]]]:
     """Expand files and folders (recursively) into ``(path, relative name)`` pairs.
 
-    The relative name mirrors the input tree (for output files); with several inputs it starts
-    with the input's own name so outputs cannot collide. Returns ``(files, problems)``: a
-    named path that does not exist is a problem (path, reason), never silently dropped.
-    Hidden files and folders (starting with '.') are skipped, as BNA does. Files that
-    libsndfile cannot decode (m4a, wma...) are kept so the user is told why they fail.
+    The relative name mirrors the input tree (for output files). With several inputs each
+    folder's files are under a subfolder named after the folder, ``A-2``, ``A-3``... for a
+    second and third folder of the same name (in input order); a file argument is named by
+    its file name, ``rec-2.wav`` for a second one of the same name. So relative names are
+    unique (compared case-insensitively, as macOS and Windows file systems do) and the same
+    input list always gives the same names. Returns ``(files, problems)``: a named path that
+    does not exist, a folder that cannot be read and a folder with no audio file are
+    problems (path, reason), never silently dropped. Folder symlinks are followed (a loop
+    is walked once). Hidden files and folders (starting with '.') are skipped, as BNA does.
+    Files that libsndfile cannot decode (m4a, wma...) are kept so the user is told why
+    they fail.
     """
     files: list[tuple[Path, str]] = []
     problems: list[tuple[str, str]] = []
     several = len(inputs) > 1
+    roots: set[str] = set()
     for item in inputs:
         p = Path(item)
         if p.is_dir():
-            prefix = Path(p.resolve().name) if several else Path()
-            for root, dirs, names in os.walk(p):
-                dirs[:] = sorted(d for d in dirs if not d.startswith("."))
-                for name in sorted(names):
-                    ext = os.path.splitext(name)[1].lower()
-                    if name.startswith(".") or ext not in AUDIO_EXTENSIONS + NEEDS_FFMPEG:
-                        continue
-                    full = Path(root) / name
-                    files.append((full, str(prefix / full.relative_to(p))))
+            prefix = Path()
+            if several:
+                prefix = Path(_unique(p.resolve().name, roots))
+                roots.add(prefix.name.casefold())
+            found = [(f, str(prefix / rel)) for f, rel in _walk(p, problems)]
+            if not found:
+                problems.append((str(p), "no audio files found in this folder (looked for "
+                                 f"{', '.join(AUDIO_EXTENSIONS)})"))
+            files += found
         elif p.exists():
             files.append((p, p.name))
         else:
             problems.append((str(p), "file or folder not found"))
     seen: set[Path] = set()
+    taken: set[str] = set()
     unique = []
     for f, rel in files:
         r = f.resolve()
         if r not in seen:
             seen.add(r)
+            rel = _unique(rel, taken)
+            taken.add(rel.casefold())
             unique.append((f, rel))
     return unique, problems
+
+
+def _walk(top: Path, problems: list[tuple[str, str]]) -> Iterator[tuple[Path, str]]:
+    """Audio files under ``top`` with their names relative to it, in sorted order, following
+    folder symlinks (each real folder once, so a link loop ends); unreadable folders go to
+    ``problems``."""
+    visited: set[str] = set()
+
+    def unreadable(exc: OSError) -> None:
+        problems.append((str(exc.filename or top),
+                         f"cannot read the folder ({exc.strerror or exc}); its files are "
+                         "not analyzed"))
+
+    for root, dirs, names in os.walk(top, onerror=unreadable, followlinks=True):
+        real = os.path.realpath(root)
+        if real in visited:  # a symlink back into the tree: walked already
+            dirs[:] = []
+            continue
+        visited.add(real)
+        dirs[:] = sorted(d for d in dirs if not d.startswith("."))
+        for name in sorted(names):
+            ext = os.path.splitext(name)[1].lower()
+            if name.startswith(".") or ext not in AUDIO_EXTENSIONS + NEEDS_FFMPEG:
+                continue
+            full = Path(root) / name
+            yield full, str(full.relative_to(top))
+
+
+def _unique(name: str, taken: set[str]) -> str:
+    """``name``, or ``stem-2.ext``, ``stem-3.ext``... (the first one not in ``taken``,
+    compared case-folded) for a name already given to another input."""
+    if name.casefold() not in taken:
+        return name
+    parent, base = os.path.split(name)
+    stem, ext = os.path.splitext(base) if "." in base[1:] else (base, "")
+    n = 2
+    while True:
+        candidate = os.path.join(parent, f"{stem}-{n}{ext}")
+        if candidate.casefold() not in taken:
+            return candidate
+        n += 1
+
+
+def output_stems(rels: list[str]) -> dict[str, str]:
+    """The output name (before a table's suffix) of each relative name: the name without
+    its extension (BNA's ``rec.BirdNET...``), or with it (``rec.mp3.BirdNET...``) for inputs
+    that would otherwise share one (``rec.mp3`` and ``rec.wav``; compared case-folded).
+    Depends only on the list, so a rerun gives the same names."""
+    stems = {rel: os.path.splitext(rel)[0] for rel in rels}
+    while True:
+        count: dict[str, int] = {}
+        for stem in stems.values():
+            count[stem.casefold()] = count.get(stem.casefold(), 0) + 1
+        clash = [rel for rel, stem in stems.items() if count[stem.casefold()] > 1
+                 and stem != rel]
+        if not clash:
+            return stems
+        for rel in clash:
+            stems[rel] = rel
 
 
 def _short(exc: BaseException) -> str:
     text = str(exc).strip().splitlines()
     msg = text[-1] if text else type(exc).__name__
-    return msg.split(": ", 1)[-1] if "Error opening" in msg else msg
+    msg = msg.split(": ", 1)[-1].strip() if "Error opening" in msg else msg
+    # libsndfile's text when no decoder takes the file: the file was already found regular
+    if not msg or "not a regular file" in msg or "possibly a pipe" in msg:
+        return "no decoder recognizes its content"
+    return msg

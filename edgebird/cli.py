@@ -13,6 +13,7 @@ import sys
 
 from edgebird import __version__
 from edgebird.options import ArgumentParser, add_options, option_values, settings_from_args
+from edgebird.pipeline.errorlog import OutputError
 
 EXIT_OK, EXIT_SOME_FAILED, EXIT_USAGE = 0, 1, 2
 AUDIO_GROUP = "audio (defaults are BirdNET-Analyzer's)"
@@ -463,6 +464,9 @@ def main(argv: list[str] | None = None) -> int:
     except BrokenPipeError:  # output piped into a program that stopped reading (| head)
         sys.stderr.close()
         return EXIT_OK
+    except OutputError as exc:  # analyze/embed: the output folder cannot be written
+        print(f"edgebird {args.command}: error: {exc}", file=sys.stderr)
+        return EXIT_SOME_FAILED
     except KeyboardInterrupt:
         print("\ninterrupted: finished files are kept; run the same command again to resume",
               file=sys.stderr)

@@ -202,7 +202,7 @@ def test_the_per_file_function_and_the_batch_give_the_same_outcomes(tmp_path):
         assert (tmp_path / "one" / p.name).read_bytes() == p.read_bytes(), rtype
     again = process_file(path, "a.wav", tmp_path / "one", plan, FakeModel())
     assert (again.status, again.reason) == ("skipped", "results exist")
-    assert skip_existing("a.wav", str(path), tmp_path / "one", settings) == again
+    assert skip_existing("a.wav", str(path), tmp_path / "one", plan) == again
     (tmp_path / "bad.wav").write_text("not audio")
     bad = process_file(tmp_path / "bad.wav", "bad.wav", tmp_path / "one", plan, FakeModel())
     assert bad.status == "failed" and bad.reason

@@ -166,7 +166,7 @@ class TestBadInput:
     def test_not_audio(self, tmp_path):
         p = tmp_path / "notes.wav"
         p.write_text("this is not audio\n" * 100)
-        with pytest.raises(AudioError, match="not a readable audio file"):
+        with pytest.raises(AudioError, match="not an audio file, or damaged"):
             probe(p)
 
     def test_truncated_wav(self, make_audio):

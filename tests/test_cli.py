@@ -50,7 +50,7 @@ def test_embed_exit_status_says_whether_files_failed(tmp_path, make_audio):
     r = run("embed", str(tmp_path / "in"), "-o", str(tmp_path / "st"), "-q", "--workers", "1",
             "--csv", str(tmp_path / "csv"))
     assert r.returncode == 1
-    assert "broken.wav: not a readable audio file" in r.stdout + r.stderr
+    assert "broken.wav: not an audio file, or damaged" in r.stdout + r.stderr
     assert "0 embedded, 1 from the store, 1 failed" in r.stdout
     assert (tmp_path / "csv" / "ok.wav.embeddings.csv").is_file()
 

@@ -32,7 +32,8 @@ DASK = Path(sys.executable).with_name("dask")
 
 
 def tree(folder: Path, skip: tuple[str, ...] = ("BirdNET_analysis_params.csv",
-                                              "analysis_summary.txt", "error_log.txt")
+                                              "analysis_summary.txt", "error_log.txt",
+                                              "analysis_record.jsonl")
          ) -> dict[str, bytes]:
     """Every file under ``folder`` but those that differ by design (timing; log order)."""
     return {str(p.relative_to(folder)): p.read_bytes() for p in sorted(folder.rglob("*"))
@@ -71,6 +72,9 @@ def test_local_cluster_equals_the_local_engine(tmp_path, make_audio, devbirds_or
     assert remote.windows == local.windows
     assert sorted(os.path.basename(p) for p, _ in remote.failed) == bad
     assert tree(tmp_path / "dask") == tree(tmp_path / "local")
+    record = "analysis_record.jsonl"  # one line per file, in the order they finished
+    assert sorted((tmp_path / "dask" / record).read_text().splitlines()) == sorted(
+        (tmp_path / "local" / record).read_text().splitlines())
     log = (tmp_path / "dask" / "error_log.txt").read_text()
     assert all(name in log for name in bad)
     # a second run skips everything without starting a cluster

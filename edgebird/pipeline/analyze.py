@@ -24,13 +24,16 @@ Two drivers share those steps:
 from __future__ import annotations
 
 import csv
+import errno
+import hashlib
 import io
+import json
 import os
 import threading
 import time
 from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
@@ -42,6 +45,7 @@ from edgebird.audio import (
     AudioSettings,
     find_audio_files,
     notes_for,
+    output_stems,
     probe,
 )
 from edgebird.backbones import EmbeddingModel
@@ -68,11 +72,20 @@ from edgebird.pipeline.batch import (
     RunSummary,
     guarded,
 )
-from edgebird.pipeline.errorlog import ErrorLog, failure_lines
+from edgebird.pipeline.errorlog import (
+    ErrorLog,
+    check_output_folder,
+    failure_lines,
+    output_errors,
+)
 from edgebird.species import Location
 
 PARAMS_FILE = "BirdNET_analysis_params.csv"
 SUMMARY_FILE = "analysis_summary.txt"
+#: Which settings made each file's tables (``read_record``): what makes a table "done".
+RECORD_FILE = "analysis_record.jsonl"
+#: Write errors that concern the whole output folder, not one file: they stop the batch.
+OUTPUT_WIDE = (errno.ENOSPC, errno.EDQUOT, errno.EROFS)
 
 
 def parse_rtypes(values: Sequence[str]) -> tuple[str, ...]:
@@ -168,6 +181,7 @@ class Plan:
     model_name: str
     species_list_name: str = ""
     codes: Mapping[str, str] | None = None  # Raven's Species Code by label (default: the label)
+    fingerprint: str = ""  # of everything that changes a table's bytes (``settings_fingerprint``)
 
     def detections(self, logits: np.ndarray, starts_s: np.ndarray, duration: float,
                    file: str = "") -> list[Detection]:
@@ -240,8 +254,28 @@ def make_plan(settings: AnalyzeSettings, audio: AudioSettings, model: EmbeddingM
         if not any(lab in codes for lab in labels):
             warn(f"species codes {settings.species_codes}: none of the model's labels has a "
                  "code; the Species Code column keeps the labels")
-    return Plan(settings, audio, tuple(labels), thresholds, allowed, model_file_name(model),
+    plan = Plan(settings, audio, tuple(labels), thresholds, allowed, model_file_name(model),
                 list_name, codes)
+    return replace(plan, fingerprint=settings_fingerprint(plan, model.fingerprint))
+
+
+def settings_fingerprint(plan: Plan, model_fingerprint: str) -> str:
+    """A short hash of what a table's content depends on: the model (by content), the audio
+    and detection settings, thresholds, species filter and codes. Not the result types,
+    ``--combine``, ``--skip-existing`` or the classifier's path (its content is in the
+    model's fingerprint): those do not change what a table says."""
+    s = plan.settings
+    payload = {
+        "model": model_fingerprint, "model_name": plan.model_name, "audio": plan.audio.key(),
+        "settings": {k: v for k, v in asdict(s).items()
+                     if k not in ("rtypes", "combine", "skip_existing", "classifier")},
+        "labels": list(plan.labels), "thresholds": [float(t) for t in plan.thresholds],
+        "allowed": sorted(plan.allowed) if plan.allowed is not None else None,
+        "codes": dict(sorted(plan.codes.items())) if plan.codes else None,
+        "species_list_name": plan.species_list_name,
+    }
+    text = json.dumps(payload, sort_keys=True, default=str)
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 
 def model_file_name(model: EmbeddingModel) -> str:
@@ -249,20 +283,77 @@ def model_file_name(model: EmbeddingModel) -> str:
     return model.model_path.name if model.model_path else model.name
 
 
-def result_paths(out: Path, rel: str, rtypes: Sequence[str]) -> dict[str, Path]:
-    """Per-file result files mirror the input tree: ``out/<rel without extension><suffix>``."""
-    stem = os.path.splitext(rel)[0]
+def result_paths(out: Path, rel: str, rtypes: Sequence[str],
+                 stems: Mapping[str, str] | None = None) -> dict[str, Path]:
+    """Per-file result files mirror the input tree: ``out/<output stem><suffix>``; the stem
+    is ``rel`` without its extension unless ``stems`` (``audio.output_stems`` of the
+    batch's names) keeps it to tell two inputs apart."""
+    stem = stems[rel] if stems and rel in stems else os.path.splitext(rel)[0]
     return {r: out / (stem + FORMATS[r].suffix) for r in rtypes}
 
 
-def skip_existing(rel: str, path: str, out: Path, settings: AnalyzeSettings
-                  ) -> FileOutcome | None:
+def done_state(rel: str, out: Path, plan: Plan, made: Mapping[str, str],
+               stems: Mapping[str, str] | None = None) -> str:
+    """Whether a file's results are already done: ``done`` (every table exists and the
+    record says this model and these settings made them), ``changed`` (they exist, made
+    with other settings or another model), ``unrecorded`` (they exist, with no record:
+    an older edgebird, BNA, or a kill between the tables and their record) or ``missing``."""
+    paths = result_paths(out, rel, plan.settings.rtypes, stems)
+    if not all(p.is_file() for p in paths.values()):
+        return "missing"
+    made_with = made.get(record_key(rel, stems))
+    if made_with == plan.fingerprint:
+        return "done"
+    return "unrecorded" if made_with is None else "changed"
+
+
+def skip_existing(rel: str, path: str, out: Path, plan: Plan,
+                  made: Mapping[str, str] | None = None,
+                  stems: Mapping[str, str] | None = None) -> FileOutcome | None:
     """The one skip check: with skip-existing, a file is done when every one of its result
-    files exists (they are only ever written whole); its outcome then says skipped."""
-    paths = result_paths(out, rel, settings.rtypes).values()
-    if settings.skip_existing and all(p.is_file() for p in paths):
+    files exists (they are only ever written whole) and the output folder's record says
+    they were made with this model and these settings (``made``: the record, read from
+    ``out`` when not given); its outcome then says skipped."""
+    if not plan.settings.skip_existing:
+        return None
+    if made is None:
+        made = read_record(out)
+    if done_state(rel, out, plan, made, stems) == "done":
         return FileOutcome(rel, path, "skipped", "results exist")
     return None
+
+
+def record_key(rel: str, stems: Mapping[str, str] | None = None) -> str:
+    """A file's name in the record: its output stem (one per input, see ``result_paths``)."""
+    return stems[rel] if stems and rel in stems else os.path.splitext(rel)[0]
+
+
+def read_record(out: Path) -> dict[str, str]:
+    """``RECORD_FILE``: output stem -> settings fingerprint of its tables (the last line
+    for a stem wins; a torn last line from a kill is ignored)."""
+    made: dict[str, str] = {}
+    try:
+        text = (out / RECORD_FILE).read_text(encoding="utf-8")
+    except (FileNotFoundError, NotADirectoryError):
+        return made
+    for line in text.splitlines():
+        try:
+            row = json.loads(line)
+            made[str(row["stem"])] = str(row["settings"])
+        except (ValueError, KeyError, TypeError):
+            continue
+    return made
+
+
+def append_record(out: Path, stem: str, fingerprint: str) -> None:
+    """One line per published file, appended after its tables (a single small write, so
+    concurrent writers and a kill leave whole lines)."""
+    line = json.dumps({"stem": stem, "settings": fingerprint}, ensure_ascii=False) + "\n"
+    fd = os.open(out / RECORD_FILE, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+    try:
+        os.write(fd, line.encode("utf-8"))
+    finally:
+        os.close(fd)
 
 
 def write_results(detections: list[Detection], audio_path: str, info: AudioInfo, plan: Plan,
@@ -276,12 +367,17 @@ def write_results(detections: list[Detection], audio_path: str, info: AudioInfo,
 
 def publish(rel: str, audio_path: str, info: AudioInfo, n_windows: int,
             detections: list[Detection], plan: Plan, out: Path,
-            notes: Sequence[str] = ()) -> FileOutcome:
-    """A file's tables written; the outcome says done, or failed if they cannot be."""
+            notes: Sequence[str] = (), stems: Mapping[str, str] | None = None) -> FileOutcome:
+    """A file's tables written, then its line in the record; the outcome says done, or
+    failed if they cannot be. A full disk or read-only file system is raised (no later
+    file could be written either)."""
     try:
         write_results(detections, audio_path, info, plan,
-                      result_paths(out, rel, plan.settings.rtypes))
+                      result_paths(out, rel, plan.settings.rtypes, stems))
+        append_record(out, record_key(rel, stems), plan.fingerprint)
     except OSError as exc:
+        if exc.errno in OUTPUT_WIDE:
+            raise
         return FileOutcome(rel, audio_path, "failed",
                            f"cannot write results ({exc.strerror or exc})", warnings=list(notes))
     return FileOutcome(rel, audio_path, "done", windows=n_windows, seconds=info.duration,
@@ -310,7 +406,8 @@ def analyze_file(path: str | os.PathLike, plan: Plan, model: EmbeddingModel,
 
 
 def process_file(path: str | os.PathLike, rel: str, out: str | os.PathLike, plan: Plan,
-                 model: EmbeddingModel, batch_size: int = DEFAULT_BATCH_SIZE) -> FileOutcome:
+                 model: EmbeddingModel, batch_size: int = DEFAULT_BATCH_SIZE,
+                 stems: Mapping[str, str] | None = None) -> FileOutcome:
     """One file, start to finish: skip it if its results exist (with skip-existing), else
     analyze it and write its tables atomically. A pure function of (file, settings): the
     unit a cluster scheduler maps (``cluster.py``). Never raises for a bad file."""
@@ -319,9 +416,9 @@ def process_file(path: str | os.PathLike, rel: str, out: str | os.PathLike, plan
     def work() -> FileOutcome:
         result = analyze_file(path, plan, model, batch_size)
         return publish(rel, path_s, result.info, result.windows, result.detections, plan, out,
-                       notes_for(result.info, plan.audio))
+                       notes_for(result.info, plan.audio), stems)
 
-    return skip_existing(rel, path_s, out, plan.settings) or guarded(rel, path_s, work)
+    return skip_existing(rel, path_s, out, plan, stems=stems) or guarded(rel, path_s, work)
 
 
 @dataclass
@@ -365,13 +462,16 @@ class _Batch(FileBatch):
     per_file = staticmethod(process_file)
 
     def __init__(self, out: Path, plan: Plan, engine: eng.EngineSettings,
-                 model: EmbeddingModel, cancel: threading.Event | None = None):
+                 model: EmbeddingModel, cancel: threading.Event | None = None,
+                 stems: Mapping[str, str] | None = None):
         super().__init__(model, plan.audio, engine, cancel)
-        self.out, self.plan = out, plan
+        self.out, self.plan, self.stems = out, plan, stems
 
     def per_file_kwargs(self) -> dict:
-        return {"out": os.path.abspath(self.out), "plan": self.plan,
-                "batch_size": self.engine.batch_size}
+        # The skip check ran here already (with this run's record): the cluster redoes all.
+        plan = replace(self.plan, settings=replace(self.plan.settings, skip_existing=False))
+        return {"out": os.path.abspath(self.out), "plan": plan,
+                "batch_size": self.engine.batch_size, "stems": self.stems}
 
     def plan_file(self, path: Path, rel: str, info: AudioInfo) -> tuple[_Job, list]:
         units, n_windows = self.plan_units(info)
@@ -389,7 +489,7 @@ class _Batch(FileBatch):
     def finish(self, job: _Job) -> FileOutcome:
         detections, job.detections = self.plan.finish(job.detections), []
         return publish(job.rel, str(job.path), job.info, job.n_windows, detections, self.plan,
-                       self.out)
+                       self.out, stems=self.stems)
 
 
 class _Ledger(Ledger):
@@ -397,9 +497,10 @@ class _Ledger(Ledger):
     disk (done or skipped) for the combined tables and the detection counts."""
 
     def __init__(self, out: Path, rtypes: Sequence[str], log: ErrorLog,
-                 summary: AnalyzeSummary, notify: Notify | None = None):
+                 summary: AnalyzeSummary, notify: Notify | None = None,
+                 stems: Mapping[str, str] | None = None):
         super().__init__(log, notify)
-        self.out, self.rtypes, self.summary = out, rtypes, summary
+        self.out, self.rtypes, self.summary, self.stems = out, rtypes, summary, stems
         self.done: list[tuple[str, Path, dict[str, Path]]] = []  # (rel, audio, result paths)
 
     def count(self, o: FileOutcome) -> None:
@@ -411,7 +512,8 @@ class _Ledger(Ledger):
             self.summary.windows += o.windows
             self.summary.audio_seconds += o.seconds
             self.notify(o.rel, "done", f"{o.detections} detections")
-        self.done.append((o.rel, Path(o.path), result_paths(self.out, o.rel, self.rtypes)))
+        self.done.append((o.rel, Path(o.path),
+                          result_paths(self.out, o.rel, self.rtypes, self.stems)))
 
 
 def _count(done: list[tuple[str, Path, dict[str, Path]]], log: ErrorLog) -> Counter:
@@ -510,6 +612,7 @@ def analyze_files(
     if audio.crop_mode != "segments":
         raise ValueError("analysis covers whole files: crop mode must be 'segments'")
     engine = replace(engine, keep_logits=True)
+    check_output_folder(Path(out))
     if model is None:
         from edgebird.pipeline.models import load_model
 
@@ -518,36 +621,57 @@ def analyze_files(
     out = Path(out)
     say = echo or (lambda msg: tqdm.write(msg))
     log = ErrorLog(out / "error_log.txt", say)
-    plan = make_plan(settings, audio, model, class_thresholds,
-                     warn=lambda m: log.warning("settings", m))
-    files, problems = find_audio_files(list(inputs))
-    for path, reason in problems:
-        log.error(path, reason)
-    summary = AnalyzeSummary(files=len(files) + len(problems), model=model.name)
-    out.mkdir(parents=True, exist_ok=True)
-    atomic_write_bytes(out / PARAMS_FILE, params_text(plan, settings.classifier).encode())
-    ledger = _Ledger(out, settings.rtypes, log, summary, notify)
-    todo = []
-    for path, rel in files:
-        skipped = skip_existing(rel, str(path), out, settings)
-        if skipped:
-            ledger.book(skipped)
-        else:
-            todo.append((path, rel))
-    batch = _Batch(out, plan, engine, model, cancel)
-    try:
-        for outcome in batch.outcomes(todo, progress, dask):
+    with output_errors(out, log):
+        plan = make_plan(settings, audio, model, class_thresholds,
+                         warn=lambda m: log.warning("settings", m))
+        files, problems = find_audio_files(list(inputs))
+        for path, reason in problems:
+            log.error(path, reason)
+        summary = AnalyzeSummary(files=len(files) + len(problems), model=model.name)
+        out.mkdir(parents=True, exist_ok=True)
+        stems = output_stems([rel for _, rel in files])
+        todo, skipped = redo_or_skip(files, out, plan, stems, log)
+        atomic_write_bytes(out / PARAMS_FILE, params_text(plan, settings.classifier).encode())
+        ledger = _Ledger(out, settings.rtypes, log, summary, notify, stems)
+        for outcome in skipped:
             ledger.book(outcome)
-    finally:
-        batch.close()
-    done = ledger.done
-    sweep_temp_files(out)
-    if settings.combine:
-        summary.combined = combine_results(out, done, settings.rtypes, log)
-    summary.detections = _count(done, log)
-    summary.failed = list(log.errors)
-    summary.warnings = list(log.warnings)
-    summary.results = {rel: paths for rel, _, paths in done}
-    summary.wall_seconds = time.perf_counter() - t0
-    atomic_write_bytes(out / SUMMARY_FILE, (summary.text() + "\n").encode("utf-8"))
+        with _Batch(out, plan, engine, model, cancel, stems) as batch:
+            for outcome in batch.outcomes(todo, progress, dask):
+                ledger.book(outcome)
+        done = ledger.done
+        sweep_temp_files(out)
+        if settings.combine:
+            summary.combined = combine_results(out, done, settings.rtypes, log)
+        summary.detections = _count(done, log)
+        summary.failed = list(log.errors)
+        summary.warnings = list(log.warnings)
+        summary.results = {rel: paths for rel, _, paths in done}
+        summary.wall_seconds = time.perf_counter() - t0
+        atomic_write_bytes(out / SUMMARY_FILE, (summary.text() + "\n").encode("utf-8"))
     return summary
+
+
+def redo_or_skip(files: list[tuple[Path, str]], out: Path, plan: Plan,
+                 stems: Mapping[str, str], log: ErrorLog
+                 ) -> tuple[list[tuple[Path, str]], list[FileOutcome]]:
+    """Split the files into work and skipped outcomes (``skip_existing`` against the
+    folder's record), and say once, on the console and in the log, how many existing
+    results are redone because other settings or another model made them (or nothing
+    recorded what made them)."""
+    made = read_record(out) if plan.settings.skip_existing else {}
+    todo, skipped, redo = [], [], Counter()
+    for path, rel in files:
+        outcome = skip_existing(rel, str(path), out, plan, made, stems)
+        if outcome is not None:
+            skipped.append(outcome)
+            continue
+        todo.append((path, rel))
+        if plan.settings.skip_existing:
+            redo[done_state(rel, out, plan, made, stems)] += 1
+    if redo["changed"]:
+        log.warning(str(out), f"{redo['changed']} file(s) have results made with another model "
+                    "or other settings: analyzing them again (their tables are replaced)")
+    if redo["unrecorded"]:
+        log.warning(str(out), f"{redo['unrecorded']} file(s) have results with no record of "
+                    f"the settings that made them ({RECORD_FILE}): analyzing them again")
+    return todo, skipped

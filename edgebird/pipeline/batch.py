@@ -251,9 +251,18 @@ class FileBatch:
     def on_failed(self, job: FileJob) -> None:
         """A unit of ``job`` failed: drop what its other units left (the outcome says why)."""
 
-    def close(self) -> None:
+    def close(self, aborted: bool = False) -> None:
+        """Stop the workers: at once when the batch was cancelled or ``aborted`` (Ctrl-C,
+        an error: queued units are dropped, finished files are on disk), else when they
+        have finished."""
         if self.pool is not None:
-            if self.cancel is not None and self.cancel.is_set():
+            if aborted or (self.cancel is not None and self.cancel.is_set()):
                 self.pool.terminate()
             else:
                 self.pool.close()
+
+    def __enter__(self) -> FileBatch:
+        return self
+
+    def __exit__(self, exc_type, exc, tb) -> None:
+        self.close(aborted=exc_type is not None)

@@ -29,7 +29,12 @@ from edgebird.core.files import atomic_write_bytes
 from edgebird.core.runtime import DEFAULT_BATCH_SIZE
 from edgebird.pipeline import engine as eng
 from edgebird.pipeline.batch import FileBatch, FileJob, FileOutcome, Ledger, RunSummary, guarded
-from edgebird.pipeline.errorlog import ErrorLog, failure_lines
+from edgebird.pipeline.errorlog import (
+    ErrorLog,
+    check_output_folder,
+    failure_lines,
+    output_errors,
+)
 from edgebird.pipeline.store import EmbeddingStore, Entry, content_hash, entry_key
 
 
@@ -208,6 +213,7 @@ def embed_files(
     from tqdm import tqdm
 
     t0 = time.perf_counter()
+    check_output_folder(Path(out))
     if model is None:
         from edgebird.backbones.birdnet.model import BirdNET
 
@@ -216,19 +222,19 @@ def embed_files(
         raise ValueError("audio settings do not match the model's sample rate / window")
     out = Path(out)
     log = ErrorLog(out / "error_log.txt", echo or (lambda msg: tqdm.write(msg)))
-    files, problems = find_audio_files(list(inputs))
-    for path, reason in problems:
-        log.error(path, reason)
-    store = EmbeddingStore(out)
-    ledger = _Ledger(store, log, Path(csv_dir) if csv_dir else None)
-    ledger.summary.files = len(files) + len(problems)
-    run = _Run(store, audio, engine, model)
-    try:
-        for outcome in run.outcomes(files, progress, dask):
-            ledger.book(outcome)
-    finally:
-        run.close()
-        store.close()
+    with output_errors(out, log):
+        files, problems = find_audio_files(list(inputs))
+        for path, reason in problems:
+            log.error(path, reason)
+        store = EmbeddingStore(out)
+        ledger = _Ledger(store, log, Path(csv_dir) if csv_dir else None)
+        ledger.summary.files = len(files) + len(problems)
+        try:
+            with _Run(store, audio, engine, model) as run:
+                for outcome in run.outcomes(files, progress, dask):
+                    ledger.book(outcome)
+        finally:
+            store.close()
     ledger.summary.failed = list(log.errors)
     ledger.summary.wall_seconds = time.perf_counter() - t0
     return ledger.summary

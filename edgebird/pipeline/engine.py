@@ -18,6 +18,7 @@ import os
 import queue
 import sys
 import threading
+import time
 import traceback
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
@@ -241,10 +242,40 @@ def describe_failure(exc: BaseException) -> str:
     return f"unexpected error: {type(exc).__name__}: {exc}"
 
 
-def _worker(model, settings, batch_size, keep_logits, tasks, results) -> None:
+def _bind_to_parent(parent: int) -> None:
+    """A worker lives only as long as the process that started it: when that one is killed
+    (``kill -9``, the OOM killer) nothing would stop the worker, which would go on holding
+    its model's memory under PID 1. On Linux the kernel kills it (``PR_SET_PDEATHSIG``);
+    everywhere, a thread notices the parent change and exits. Ctrl-C is the parent's to
+    handle: the worker ignores SIGINT (no traceback per worker) and is stopped by it."""
+    import signal
+
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    if sys.platform.startswith("linux"):
+        try:
+            import ctypes
+
+            ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
+        except (OSError, AttributeError):  # pragma: no cover - no prctl (musl without it)
+            pass
+    if os.getppid() != parent:  # the parent died before we got here
+        os._exit(1)
+
+    def watch() -> None:
+        while True:
+            time.sleep(_POLL_SECONDS * 2)
+            if os.getppid() != parent:
+                os._exit(1)
+
+    threading.Thread(target=watch, name="edgebird-parent-watch", daemon=True).start()
+
+
+def _worker(model, settings, batch_size, keep_logits, tasks, results, parent=None) -> None:
     """Worker process: load the model, then take tasks until a None arrives;
     flush the partial batch whenever the queue is momentarily empty."""
     pid = os.getpid()
+    if parent is not None:
+        _bind_to_parent(parent)
     try:
         batcher = WindowBatcher(model, settings, batch_size, keep_logits)
         model.load()  # build the interpreter now, while the parent is still planning
@@ -301,7 +332,7 @@ class WorkerPool:
 
     def _start_worker(self) -> None:
         p = self._ctx.Process(target=_worker, daemon=True,
-                              args=(*self._args, self._tasks, self._results))
+                              args=(*self._args, self._tasks, self._results, os.getpid()))
         p.start()
         self._procs[p.pid] = p
         self._held[p.pid] = set()
@@ -357,8 +388,11 @@ class WorkerPool:
     def __enter__(self) -> WorkerPool:
         return self
 
-    def __exit__(self, *exc) -> None:
-        self.close()
+    def __exit__(self, exc_type, exc, tb) -> None:
+        if exc_type is None:
+            self.close()
+        else:  # Ctrl-C or an error: do not wait for the queued units
+            self.terminate()
 
 
 def run(tasks: list[Task], model: EmbeddingModel, settings: AudioSettings,

@@ -25,7 +25,14 @@ from pathlib import Path
 import numpy as np
 import soundfile as sf
 
-from edgebird.audio import AudioError, AudioSettings, find_audio_files, probe, read_blocks
+from edgebird.audio import (
+    AudioError,
+    AudioSettings,
+    find_audio_files,
+    output_stems,
+    probe,
+    read_blocks,
+)
 from edgebird.core.files import atomic_path
 from edgebird.core.scores import DEFAULT_MIN_CONF, Detection
 from edgebird.core.writers import split_label
@@ -117,15 +124,17 @@ def find_tables(results: Path) -> tuple[list[Path], bool]:
 
 
 class _AudioIndex:
-    """Audio files under a folder, by relative stem and by file name."""
+    """Audio files under a folder, by output stem (``audio.output_stems``: what analyze
+    named their tables) and by file name."""
 
     def __init__(self, audio_dir: Path | None):
         self.by_stem: dict[str, Path] = {}
         self.by_name: dict[str, list[Path]] = defaultdict(list)
         if audio_dir is not None and audio_dir.is_dir():
             files, _ = find_audio_files([audio_dir])
+            stems = output_stems([rel for _, rel in files])
             for path, rel in files:
-                self.by_stem[os.path.splitext(rel)[0]] = path
+                self.by_stem[stems[rel]] = path
                 self.by_name[path.name].append(path)
 
     def resolve(self, listed: str, table_stem: str | None) -> Path | None:

@@ -60,6 +60,11 @@ class Entry:
     def parts(self) -> list[Path]:
         return sorted(self.path.glob("part-*.npz"))
 
+    def intact(self) -> bool:
+        """Every part opens as a whole ``.npz`` (a truncated zip has lost its directory,
+        which sits at the end): cheap, no array is read."""
+        return all(part_intact(p) for p in self.parts())
+
     def load(self) -> tuple[np.ndarray, np.ndarray]:
         """``(starts_seconds [n], embeddings [n, dim])`` in time order."""
         starts, embs = [], []
@@ -72,6 +77,26 @@ class Entry:
         s, e = np.concatenate(starts), np.concatenate(embs)
         order = np.argsort(s, kind="stable")
         return s[order], e[order]
+
+
+def part_intact(path: Path) -> bool:
+    """A part file holds both arrays' zip members (it was not cut short or damaged)."""
+    import zipfile
+
+    try:
+        with zipfile.ZipFile(path) as z:
+            names = set(z.namelist())
+    except (OSError, zipfile.BadZipFile, ValueError):
+        return False
+    return {"starts.npy", "embeddings.npy"} <= names
+
+
+def _read_meta(path: Path) -> dict | None:
+    try:
+        meta = json.loads(path.read_text())
+    except (OSError, ValueError):
+        return None
+    return meta if isinstance(meta, dict) else None
 
 
 class EmbeddingStore:
@@ -135,22 +160,41 @@ class EmbeddingStore:
 
     # -- reading ------------------------------------------------------------------------------
     def get(self, key: str) -> Entry | None:
+        """The entry, or None: also for a damaged one (a part or its meta cut short, e.g.
+        by a full disk or a copy), which is removed so that it is computed again."""
         d = self._dir(key)
-        meta = d / "meta.json"
-        if not meta.is_file():
+        meta_file = d / "meta.json"
+        if not meta_file.is_file():
             return None
-        return Entry(d, json.loads(meta.read_text()))
+        meta = _read_meta(meta_file)
+        entry = Entry(d, meta) if meta is not None else None
+        if entry is None or not entry.intact():
+            shutil.rmtree(d, ignore_errors=True)
+            return None
+        return entry
 
     def __iter__(self) -> Iterator[Entry]:
-        for meta in sorted((self.root / "entries").glob("*/*/meta.json")):
-            if not meta.parent.name.endswith(".partial"):
-                yield Entry(meta.parent, json.loads(meta.read_text()))
+        """Every whole entry (damaged ones are left out; ``get`` removes them)."""
+        for meta_file in sorted((self.root / "entries").glob("*/*/meta.json")):
+            if meta_file.parent.name.endswith(".partial"):
+                continue
+            meta = _read_meta(meta_file)
+            if meta is not None and Entry(meta_file.parent, meta).intact():
+                yield Entry(meta_file.parent, meta)
 
     # -- writing ------------------------------------------------------------------------------
     def done_parts(self, key: str) -> set[int]:
         """Parts already written by an interrupted run (reused, not recomputed)."""
         d = self._partial(key)
-        return {int(p.stem.split("-")[1]) for p in d.glob("part-*.npz")} if d.is_dir() else set()
+        if not d.is_dir():
+            return set()
+        done = set()
+        for p in d.glob("part-*.npz"):
+            if part_intact(p):
+                done.add(int(p.stem.split("-")[1]))
+            else:  # cut short: computed again
+                p.unlink(missing_ok=True)
+        return done
 
     def write_part(self, key: str, part: int, starts_s: np.ndarray, embeddings: np.ndarray):
         import io
