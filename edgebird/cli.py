@@ -162,9 +162,7 @@ def cmd_train(args) -> int:
     except DatasetError as exc:
         print(f"edgebird train: {exc}", file=sys.stderr)
         return EXIT_USAGE
-    m = run.result.overall[0]
-    print(f"cross-validated macro F1 {m['f1@thr']:.3f} (AUPRC {m['auprc']:.3f}); "
-          f"report: {run.report}")
+    print(f"{run.result.summary()}; report: {run.report}")
     for key, path in run.files.items():
         print(f"  {key}: {path}")
     return EXIT_OK

@@ -7,7 +7,10 @@ Relative paths are relative to the config file, so a kit can be moved as a whole
 from __future__ import annotations
 
 import configparser
+import difflib
 import os
+import re
+import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -49,6 +52,68 @@ TEMPLATE_FILE = Path(__file__).with_name("config.ini.template")
 TEMPLATE = TEMPLATE_FILE.read_text(encoding="utf-8")
 
 
+def _known_keys() -> dict[str, set[str]]:
+    """Sections and keys the recorder reads: the shipped template's, so the template is the
+    one list of what a configuration may contain."""
+    parser = configparser.ConfigParser(interpolation=None)
+    parser.read_string(TEMPLATE)
+    return {s: set(parser.options(s)) for s in parser.sections()}
+
+
+KNOWN = _known_keys()
+
+
+def _line_of(text: list[str], pattern: str) -> int:
+    """The 1-based line where ``pattern`` (a regex) first matches, 0 if nowhere."""
+    rx = re.compile(pattern, re.IGNORECASE)
+    return next((i for i, ln in enumerate(text, 1) if rx.match(ln)), 0)
+
+
+def _suggest(word: str, choices) -> str:
+    close = difflib.get_close_matches(word, sorted(choices), n=1, cutoff=0.6)
+    return f" (did you mean '{close[0]}'?)" if close else ""
+
+
+def check_known(path: Path, parser: configparser.ConfigParser) -> None:
+    """Refuse sections and keys the recorder does not read: a misspelling (``sensitivty``,
+    ``[detektion]``) would otherwise leave the default in force without a word."""
+    lines = path.read_text(encoding="utf-8").splitlines()
+    extra_defaults = list(parser.defaults())
+    if extra_defaults:
+        line = _line_of(lines, r"\s*\[DEFAULT\]")
+        raise ConfigError(f"{path} line {line}: section "
+                          f"[DEFAULT] is not used by the recorder; put each key in its "
+                          f"section ({', '.join('[' + s + ']' for s in KNOWN)})")
+    for section in parser.sections():
+        if section not in KNOWN:
+            line = _line_of(lines, rf"\s*\[{re.escape(section)}\]")
+            raise ConfigError(
+                f"{path} line {line}: unknown section [{section}]{_suggest(section, KNOWN)}; "
+                f"the recorder reads {', '.join('[' + s + ']' for s in KNOWN)}")
+        for key in parser.options(section):
+            if key not in KNOWN[section]:
+                start = _line_of(lines, rf"\s*\[{re.escape(section)}\]")
+                line = _line_of(lines[start:], rf"\s*{re.escape(key)}\s*[=:]")
+                line = start + line if line else start
+                raise ConfigError(
+                    f"{path} line {line}: unknown key '{key}' in [{section}]"
+                    f"{_suggest(key, KNOWN[section])}; keys of [{section}]: "
+                    f"{', '.join(sorted(KNOWN[section]))}")
+
+
+def check_writable(folder: Path) -> None:
+    """``[output] data_dir`` must be a folder the recorder can write, checked at start (a
+    failure after "started" would be a crash loop under systemd)."""
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryFile(dir=folder):
+            pass
+    except OSError as exc:
+        raise ConfigError(f"[output] data_dir: {folder} cannot be written "
+                          f"({exc.strerror or exc}): choose a folder the recorder's user "
+                          "can write, or fix its permissions") from None
+
+
 def _path(base: Path, value: str) -> Path | None:
     value = value.strip()
     if not value:
@@ -67,6 +132,7 @@ def load_config(path: str | os.PathLike) -> RecorderConfig:
         parser.read(path, encoding="utf-8")
     except configparser.Error as exc:
         raise ConfigError(f"{path}: not a valid configuration file ({exc})") from None
+    check_known(path, parser)
     base = path.parent
 
     def get(section: str, key: str, default: str = "") -> str:
@@ -111,6 +177,7 @@ def load_config(path: str | os.PathLike) -> RecorderConfig:
         input_path = str(resolved)
     min_conf_raw = get("detection", "min_conf")
     data_dir = _path(base, get("output", "data_dir", "data")) or base / "data"
+    check_writable(data_dir)
     return RecorderConfig(
         model=model, labels=labels, thresholds=thresholds, species_list=species,
         data_dir=data_dir, source=source, device=get("audio", "device"),

@@ -71,6 +71,29 @@ def _read(parse: Callable, path: Path, key: str):
         raise ConfigError(f"[model] {key}: {exc}") from None
 
 
+def _match_thresholds(rows: dict[str, float], labels: list[str], path: Path) -> None:
+    """A thresholds file must be the model's: none of its classes a label means another
+    model's file (refused; it would silently leave every class at the default), some missing
+    is reported (those classes use the default)."""
+    import difflib
+
+    unknown = [c for c in rows if c not in labels]
+    if rows and len(unknown) == len(rows):
+        close = difflib.get_close_matches(unknown[0], labels, n=1, cutoff=0.6)
+        hint = f" (closest label to '{unknown[0]}': '{close[0]}')" if close else ""
+        raise ConfigError(
+            f"[model] thresholds: {path}: none of its {len(rows)} classes is a label of the "
+            f"model{hint}: use the X_Thresholds.csv written beside this model by edgebird "
+            "train, or delete the line to use min_conf for all classes")
+    if unknown:
+        log.warning("thresholds %s: %d class(es) the model does not have, ignored: %s",
+                    path, len(unknown), ", ".join(unknown[:10]))
+    missing = [lab for lab in labels if lab not in rows]
+    if rows and missing:
+        log.warning("thresholds %s: no threshold for %d class(es), they use %s: %s", path,
+                    len(missing), DEFAULT_MIN_CONF, ", ".join(missing[:10]))
+
+
 class Model:
     """The standalone classifier with its labels, thresholds and species filter."""
 
@@ -102,6 +125,7 @@ class Model:
                                   else DEFAULT_MIN_CONF)
         if cfg.thresholds is not None:  # checked even when min_conf overrides it, as analyze
             rows = _read(read_thresholds, cfg.thresholds, "thresholds")
+            _match_thresholds(rows, self.labels, cfg.thresholds)
             if cfg.min_conf is None:
                 self.thresholds = np.array([rows.get(lab, DEFAULT_MIN_CONF)
                                             for lab in self.labels])

@@ -110,7 +110,10 @@ class FileSource:
             with sf.SoundFile(str(path)) as snd:
                 if snd.samplerate != RATE:
                     raise SourceError(f"{path}: {snd.samplerate} Hz; the recorder needs "
-                                      f"{RATE} Hz recordings (convert with edgebird or sox)")
+                                      f"{RATE} Hz recordings: resample it first, e.g. "
+                                      f"ffmpeg -i '{path.name}' -ar {RATE} "
+                                      f"'{path.stem}_48k.flac' (or sox '{path.name}' "
+                                      f"-r {RATE} '{path.stem}_48k.wav')")
                 t0 = time.monotonic()
                 done = 0
                 while True:

@@ -1,7 +1,8 @@
 """The Gradio app: layout and wiring only (what each button does is in ``handlers``).
 
 Started by ``edgebird gui``. Binds 127.0.0.1 and makes no public link unless asked; serves only
-the files it wrote into its session folder (copies of tables, pictures, trained models).
+the files it wrote into its session folder (copies of tables, pictures, trained models), and
+refuses uploads and other writes from other web sites (``origin``).
 Importing this module does not import TensorFlow (training runs in a child process).
 """
 
@@ -11,6 +12,7 @@ import tempfile
 from pathlib import Path
 
 import gradio as gr
+from starlette.middleware import Middleware
 
 from edgebird.audio import CROP_MODES, DEFAULT_FMAX, TRAINING_CROP_MODE
 from edgebird.core.scores import SENSITIVITY_RANGE
@@ -22,6 +24,7 @@ from edgebird.training.classifier import DEFAULT_MODEL_NAME, SAVE_MODES
 from edgebird.training.train import UPSAMPLING_MODES, TrainSettings
 
 from . import handlers as h
+from .origin import SameOriginWrites
 from .texts import i18n
 
 #: The result-type boxes: every format of the one format table, by its title.
@@ -341,4 +344,5 @@ def launch(host: str = "127.0.0.1", port: int | None = None, share: bool = False
     app = build_app(session)
     app.queue(default_concurrency_limit=2).launch(
         server_name=host, server_port=port, share=share, inbrowser=open_browser,
-        allowed_paths=[str(folder)], i18n=app.i18n_obj, show_error=True)
+        allowed_paths=[str(folder)], i18n=app.i18n_obj, show_error=True,
+        app_kwargs={"middleware": [Middleware(SameOriginWrites)]})

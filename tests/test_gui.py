@@ -275,3 +275,49 @@ def test_every_text_has_a_chinese_translation():
     from edgebird.gui.texts import EN, ZH
 
     assert set(EN) == set(ZH) and all(v.strip() for v in ZH.values())
+
+
+def test_uploads_from_another_origin_are_refused(tmp_path):
+    """Issue 17, item 15: a cross-origin multipart POST (what any web page can send without
+    asking) dropped files into Gradio's upload folder. The launched app now refuses it with
+    403; its own pages (same origin) and scripts without an Origin header still upload."""
+    import socket
+    import time
+
+    httpx = pytest.importorskip("httpx")
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    proc = subprocess.Popen([sys.executable, "-m", "edgebird", "gui", "--port", str(port),
+                             "--no-browser", "--workdir", str(tmp_path / "w")],
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    base = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.time() + 90
+        while True:
+            try:
+                httpx.get(base + "/", timeout=2)
+                break
+            except httpx.HTTPError:
+                assert proc.poll() is None, proc.stdout.read()[-3000:]
+                assert time.time() < deadline, "the GUI did not start within 90 s"
+                time.sleep(0.3)
+        url = base + "/gradio_api/upload"
+
+        def post(headers):
+            return httpx.post(url, files={"files": ("x.wav", b"RIFF....WAVE", "audio/wav")},
+                              headers=headers, timeout=10)
+
+        for origin in ("http://evil.example", "null", f"http://127.0.0.1:{port + 1}"):
+            r = post({"Origin": origin})
+            assert r.status_code == 403, (origin, r.status_code, r.text)
+        r = httpx.post(base + "/gradio_api/queue/join", json={},
+                       headers={"Origin": "http://evil.example"}, timeout=10)
+        assert r.status_code == 403
+        for headers in ({"Origin": base}, {}):
+            r = post(headers)
+            assert r.status_code == 200, (headers, r.text)
+            assert r.json()[0].endswith("x.wav")
+    finally:
+        proc.terminate()
+        proc.wait(timeout=20)

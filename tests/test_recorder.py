@@ -333,3 +333,78 @@ def test_arecord_source_through_a_stand_in(tmp_path, standalone, monkeypatch):
     health = __import__("json").loads((cfg.data_dir / "health.json").read_text())
     assert health["windows"] == 3 and health["detections"] == len(db_rows(cfg.data_dir)) > 0
     assert any("arecord stopped" in e for e in health["errors"])
+
+
+def _run_recorder(path: Path) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "edgebird.export.recorder", "--config",
+                           str(path)], capture_output=True, text=True)
+
+
+def test_unknown_sections_and_keys_stop_at_start(tmp_path, standalone):
+    """A misspelled key or section used to fall back to the default with exit 0 (issue 17,
+    item 8): now exit 2 naming the file, the line and the close match."""
+    audio = recording(tmp_path / "in" / "rec.wav", 4.0)
+    good = config(tmp_path, standalone, audio).read_text()
+    cases = [
+        (good.replace("sensitivity = ", "sensitivty = "), "unknown key 'sensitivty'",
+         "did you mean 'sensitivity'?"),
+        (good.replace("[detection]", "[detektion]"), "unknown section [detektion]",
+         "did you mean 'detection'?"),
+    ]
+    for text, message, hint in cases:
+        path = tmp_path / "config.ini"
+        path.write_text(text)
+        line = next(i for i, ln in enumerate(text.splitlines(), 1)
+                    if ln.startswith(("sensitivty", "[detektion]")))
+        r = _run_recorder(path)
+        assert r.returncode == 2, r.stderr
+        assert message in r.stderr and hint in r.stderr, r.stderr
+        assert f"{path} line {line}:" in r.stderr and "Traceback" not in r.stderr
+
+
+def test_thresholds_of_another_model_stop_at_start(tmp_path, standalone, caplog):
+    """A thresholds file none of whose classes is a model label was dropped silently (every
+    class at the default); now refused. Some classes missing: a warning, the rest used."""
+    audio = recording(tmp_path / "in" / "rec.wav", 4.0)
+    other = tmp_path / "Other_Thresholds.csv"
+    other.write_text("Class,Threshold\n" + "".join(f"{lab}x,0.5\n" for lab in LABELS))
+    r = _run_recorder(config(tmp_path, standalone, audio, thresholds=other, min_conf=""))
+    assert r.returncode == 2, r.stderr
+    assert "none of its 6 classes is a label of the model" in r.stderr
+    assert str(other) in r.stderr and f"'{LABELS[0]}'" in r.stderr
+    partial = tmp_path / "Partial_Thresholds.csv"
+    partial.write_text("Class,Threshold\n" + "".join(f"{lab},0.6\n" for lab in LABELS[:4])
+                       + "Nobody_Nobird,0.2\n")
+    cfg = load_config(config(tmp_path, standalone, audio, thresholds=partial, min_conf=""))
+    with caplog.at_level("WARNING", logger="edgebird.recorder"):
+        rec = Recorder(cfg)
+    assert rec.model.thresholds.tolist() == [0.6] * 4 + [0.25] * 2
+    assert "Nobody_Nobird" in caplog.text and LABELS[5] in caplog.text
+    rec.db.close()
+
+
+def test_unwritable_data_dir_stops_at_start(tmp_path, standalone):
+    """An unwritable data_dir was a traceback after start (issue 17, item 11). A path under a
+    regular file cannot be created even by root."""
+    audio = recording(tmp_path / "in" / "rec.wav", 4.0)
+    blocker = tmp_path / "a_file"
+    blocker.write_text("")
+    path = config(tmp_path, standalone, audio)
+    path.write_text(path.read_text().replace(f"data_dir = {tmp_path / 'data'}",
+                                             f"data_dir = {blocker / 'data'}"))
+    r = _run_recorder(path)
+    assert r.returncode == 2, r.stderr
+    assert f"[output] data_dir: {blocker / 'data'} cannot be written" in r.stderr, r.stderr
+    assert "Traceback" not in r.stderr
+
+
+def test_wrong_sample_rate_says_how_to_resample(tmp_path):
+    """The message pointed at 'edgebird convert', which does not exist."""
+    from edgebird.export.sources import FileSource, SourceError
+
+    wav = tmp_path / "rec44.wav"
+    sf.write(wav, np.zeros(44100, np.float32), 44100)
+    (_, stream), = FileSource(str(wav)).streams()
+    with pytest.raises(SourceError, match=r"ffmpeg -i 'rec44.wav' -ar 48000") as exc:
+        next(stream)
+    assert "edgebird" not in str(exc.value)

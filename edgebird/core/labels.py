@@ -23,14 +23,22 @@ def read_labels(path: str | os.PathLike) -> list[str]:
 
 
 def read_thresholds(path: str | os.PathLike) -> dict[str, float]:
-    """``Class,Threshold`` rows (``edgebird train``'s ``X_Thresholds.csv``), each in [0, 1]."""
-    try:
-        with open(path, newline="", encoding="utf-8") as f:
-            rows = list(csv.DictReader(f))
-        out = {r["Class"]: float(r["Threshold"]) for r in rows}
-    except (KeyError, ValueError, TypeError) as exc:
-        raise ValueError(f"{path}: not a thresholds file (expected columns Class,Threshold: "
-                         f"{exc})") from None
+    """``Class,Threshold`` rows (``edgebird train``'s ``X_Thresholds.csv``), each in [0, 1];
+    a value that is not a number is named with its line."""
+    with open(path, newline="", encoding="utf-8") as f:
+        reader = csv.DictReader(f)
+        if not {"Class", "Threshold"} <= set(reader.fieldnames or ()):
+            raise ValueError(f"{path}: not a thresholds file (expected columns Class,Threshold;"
+                             f" found {', '.join(reader.fieldnames or ()) or 'nothing'})")
+        out = {}
+        for line, row in enumerate(reader, start=2):
+            raw = row["Threshold"]
+            try:
+                out[row["Class"]] = float(raw)
+            except (TypeError, ValueError):
+                what = "no threshold" if raw is None else f"threshold {raw!r} is not a number"
+                raise ValueError(f"{path} line {line}: not a thresholds file ({what} for "
+                                 f"class {row['Class']!r})") from None
     bad = [c for c, t in out.items() if not 0.0 <= t <= 1.0]
     if bad:
         raise ValueError(f"{path}: thresholds must be in [0, 1] (classes {', '.join(bad[:5])})")

@@ -16,7 +16,13 @@ import numpy as np
 
 from edgebird.audio import TRAINING_CROP_MODE, AudioSettings
 from edgebird.pipeline import engine as eng
-from edgebird.training.dataset import TrainingSet, check, read_annotations, scan_folder
+from edgebird.training.dataset import (
+    TrainingSet,
+    check,
+    check_folds,
+    read_annotations,
+    scan_folder,
+)
 from edgebird.training.features import build_features, synthetic_negatives
 from edgebird.training.train import TrainResult, TrainSettings, train_classifier
 
@@ -80,6 +86,7 @@ def train_from_data(
     store = Path(store) if store else default_store()
     model = BirdNET(num_threads=engine.threads, batch_size=engine.batch_size)
     feats = build_features(ts, store, audio, model, engine, progress=progress, echo=echo)
+    check_folds(feats.groups_per_class(), settings.folds, after_reading=True)
     test = None
     if test_ts is not None:
         test = build_features(test_ts, store, audio, model, engine, classes=ts.classes,

@@ -19,6 +19,8 @@ from one recording never sit on both sides of a split.
 from __future__ import annotations
 
 import csv
+import io
+import math
 import os
 import re
 import unicodedata
@@ -94,6 +96,19 @@ def normalise_label(name: str) -> str:
     return re.sub(r"\s+", " ", unicodedata.normalize("NFC", name)).strip().casefold()
 
 
+def refuse_control_characters(label: str, where: str) -> None:
+    """A label becomes one line of ``X_Labels.txt`` and one cell of tab-separated tables
+    (Raven): a tab or line break in it (possible in a Linux folder name) would give a labels
+    file with more lines than the model has outputs, or rows with an extra column."""
+    bad = sorted({ch for ch in label if unicodedata.category(ch) == "Cc"})
+    if bad:
+        names = ", ".join({"\t": "a tab", "\n": "a line break", "\r": "a carriage return"}
+                          .get(ch, f"control character U+{ord(ch):04X}") for ch in bad)
+        raise DatasetError(f"{where}: the label {label!r} contains {names}; labels become lines "
+                           "of the labels file and columns of the result tables: rename it "
+                           "without tabs or line breaks")
+
+
 def _group(path: Path, pattern: re.Pattern | None) -> str:
     if pattern is not None:
         m = pattern.search(path.name)
@@ -121,6 +136,7 @@ def scan_folder(root: str | os.PathLike, group_pattern: str | None = None) -> Tr
     per_folder: list[tuple[Path, frozenset[str], frozenset[str]]] = []
     negatives_wanted: set[str] = set()
     for d in subdirs:
+        refuse_control_characters(d.name, f"folder {str(d)!r}")
         name = d.name.strip()
         if normalise_label(name) in NON_EVENT_NAMES:
             per_folder.append((d, frozenset(), frozenset()))
@@ -180,52 +196,93 @@ def read_annotations(table: str | os.PathLike, audio_root: str | os.PathLike | N
         raise DatasetError(f"annotation table not found: {table}")
     root = Path(audio_root) if audio_root else table.parent
     text = table.read_text(encoding="utf-8-sig")
-    delimiter = "\t" if "\t" in text.splitlines()[0] else ","
-    rows = list(csv.DictReader(text.splitlines(), delimiter=delimiter))
+    lines = text.splitlines()
+    if not lines:
+        raise DatasetError(f"{table} has no annotation rows")
+    delimiter = "\t" if "\t" in lines[0] else ","
+    reader = csv.DictReader(io.StringIO(text, newline=""), delimiter=delimiter)
+    rows = []
+    for row in reader:
+        rows.append((reader.line_num, row))
     if not rows:
         raise DatasetError(f"{table} has no annotation rows")
-    cols = {c.strip().lower(): c for c in rows[0]}
+    header = reader.fieldnames or []
+    cols = {c.strip().lower(): c for c in header}
 
     def pick(*names: str) -> str:
         for n in names:
             if n in cols:
                 return cols[n]
         raise DatasetError(f"{table} has no column {' / '.join(names)}; columns: "
-                           f"{', '.join(rows[0])}")
+                           f"{', '.join(header)}")
 
     c_file = pick("file", "begin path", "begin file", "path", "filename")
     c_begin = pick("begin", "begin time (s)", "start", "start (s)")
     c_end = pick("end", "end time (s)", "stop", "end (s)")
     c_label = pick("label", "species", "annotation", "class", "common name")
     pattern = re.compile(group_pattern) if group_pattern else None
-    files, labels = [], {}
-    for i, row in enumerate(rows, start=2):
+    files, labels, bad = [], {}, []
+    durations: dict[Path, float | None] = {}
+    for i, row in rows:
         name = (row[c_label] or "").strip()
-        try:
-            begin, end = float(row[c_begin]), float(row[c_end])
-        except (TypeError, ValueError):
-            raise DatasetError(f"{table} line {i}: begin/end are not numbers") from None
-        if end <= begin:
-            raise DatasetError(f"{table} line {i}: end {end} is not after begin {begin}")
-        path = Path(row[c_file].strip())
-        path = path if path.is_absolute() else root / path
+        refuse_control_characters(name, f"{table} line {i}")
         if not name:
             raise DatasetError(f"{table} line {i}: empty label")
+        path = Path((row[c_file] or "").strip())
+        path = path if path.is_absolute() else root / path
+        problem = _bad_bounds(row[c_begin], row[c_end], path, durations)
+        if problem:
+            bad.append(f"{table} line {i}: {problem}")
+            continue
+        begin, end = float(row[c_begin]), float(row[c_end])
         if normalise_label(name) in NON_EVENT_NAMES:
             pos: frozenset[str] = frozenset()
         else:
             label = labels.setdefault(normalise_label(name), name)
             pos = frozenset([label])
         files.append(LabelledFile(path, pos, frozenset(), _group(path, pattern), begin, end))
-    ts = TrainingSet(sorted(labels.values()), files, str(table))
+    if not files:
+        raise DatasetError(f"no usable annotation rows in {table}:\n  " + "\n  ".join(bad))
+    ts = TrainingSet(sorted(labels.values()), files, str(table),
+                     [f"row skipped, it cannot train: {b}" for b in bad])
     check(ts)
     return ts
+
+
+def _bad_bounds(raw_begin: str | None, raw_end: str | None, path: Path,
+                durations: dict[Path, float | None]) -> str:
+    """Why an annotation's bounds give no training window ('' if they are usable): not
+    numbers, NaN, negative, begin not before end, or begin at or past the end of the file
+    (its length probed once; a file that cannot be probed is reported when it is embedded)."""
+    try:
+        begin, end = float(raw_begin), float(raw_end)  # type: ignore[arg-type]
+    except (TypeError, ValueError):
+        return f"begin/end are not numbers ({raw_begin!r}, {raw_end!r})"
+    if not (math.isfinite(begin) and math.isfinite(end)):
+        return f"begin/end must be finite numbers, not {begin} / {end}"
+    if begin < 0 or end < 0:
+        return f"negative time (begin {begin}, end {end})"
+    if end <= begin:
+        return f"end {end} is not after begin {begin}"
+    if path not in durations:
+        from edgebird.audio import AudioError, probe
+
+        try:
+            durations[path] = probe(path).duration
+        except (AudioError, OSError):
+            durations[path] = None
+    length = durations[path]
+    if length is not None and begin >= length:
+        return f"begin {begin} s is at or past the end of {path.name} ({length:.2f} s)"
+    return ""
 
 
 def check(ts: TrainingSet, folds: int = 1) -> None:
     """Refuse sets that cannot train a useful classifier, saying what to fix."""
     if not ts.classes:
         raise DatasetError(f"no species classes in {ts.source}: only background/negatives")
+    for c in ts.classes:
+        refuse_control_characters(c, f"a class of {ts.source}")
     has_background = any(f.is_background for f in ts.files)
     if len(ts.classes) == 1 and not has_background:
         raise DatasetError(
@@ -233,11 +290,23 @@ def check(ts: TrainingSet, folds: int = 1) -> None:
             "needs examples of what is NOT the species. Add a folder 'noise/' (or 'background/')"
             " with clips of the same sites without the species")
     if folds > 1:
-        groups = ts.groups_per_class()
-        short = {c: n for c, n in groups.items() if n < folds}
-        if short:
-            worst = ", ".join(f"'{c}' ({n})" for c, n in sorted(short.items()))
-            raise DatasetError(
-                f"{folds}-fold cross-validation needs at least {folds} recordings per class; "
-                f"too few: {worst}. Add recordings, or use --folds {min(short.values())} "
-                "or fewer")
+        check_folds(ts.groups_per_class(), folds)
+
+
+def check_folds(groups: dict[str, int], folds: int, after_reading: bool = False) -> None:
+    """Each class needs ``folds`` recordings to cross-validate. Checked on the files before
+    any work, and again (``after_reading``) on the recordings that gave windows, since an
+    unreadable file or an annotation without a window trains nothing."""
+    short = {c: n for c, n in groups.items() if n < folds}
+    if folds <= 1 or not short:
+        return
+    worst = ", ".join(f"'{c}' ({n})" for c, n in sorted(short.items()))
+    fewest = min(short.values())
+    hint = (f"use --folds {fewest} or fewer" if fewest >= 2 else
+            "use --folds 1 (it trains and exports, but a class with one recording cannot be "
+            "cross-validated: the report says so)")
+    counted = " that gave windows (the others could not be read or had no usable window, " \
+        "listed above)" if after_reading else ""
+    raise DatasetError(
+        f"{folds}-fold cross-validation needs at least {folds} recordings per class{counted};"
+        f" too few: {worst}. Add recordings, or {hint}")

@@ -53,6 +53,11 @@ class Features:
                           for a in ("x", "y", "groups", "files", "starts", "kind")),
                         self.classes, self.skipped + other.skipped)
 
+    def groups_per_class(self) -> dict[str, int]:
+        """Recordings that gave at least one window, per class: what the folds can use."""
+        return {c: len(np.unique(self.groups[self.y[:, i] > 0.5]))
+                for i, c in enumerate(self.classes)}
+
     def strata(self) -> np.ndarray:
         """Label combination per row ('' for background): the stratum for grouped splits."""
         return np.array(["+".join(np.asarray(self.classes)[r > 0.5]) for r in self.y])
@@ -104,6 +109,13 @@ def build_features(
             need = min(MIN_ANNOTATION_OVERLAP, f.end - f.begin)
             keep = overlap >= need - 1e-9
             starts, embs = starts[keep], embs[keep]
+            if not len(starts):  # counted nowhere: it trains nothing
+                reason = (f"annotation {f.begin:g}-{f.end:g} s: no {seg:g}-s window covers "
+                          f"{need:g} s of it")
+                summary.failed.append((str(f.path), reason))
+                if echo is not None:
+                    echo(f"skipped {f.path}: {reason}")
+                continue
         target = np.zeros(len(classes), dtype=np.float32)
         for p in f.positives:
             target[col[p]] = 1.0

@@ -71,11 +71,11 @@ def class_metrics(y: np.ndarray, p: np.ndarray, classes: list[str],
     for key in rows[0]:
         if key == "class":
             continue
-        vals = [r[key] for r in scored]
+        vals = [r[key] for r in scored if np.isfinite(r[key])]  # no "Mean of empty slice"
         if key in ("tp", "fp", "tn", "fn", "positives", "windows"):
             macro[key] = int(sum(r[key] for r in rows))
         else:
-            macro[key] = float(np.nanmean(vals)) if vals else float("nan")
+            macro[key] = float(np.mean(vals)) if vals else float("nan")
     return [macro] + rows
 
 

@@ -156,8 +156,15 @@ def inspect_model(path: str | Path) -> dict:
     if thr.is_file():
         try:
             info["thresholds"] = read_thresholds(thr)
-        except ValueError as exc:
-            info["warnings"].append(str(exc))
+        except (OSError, UnicodeDecodeError, ValueError) as exc:  # the parser analyze uses
+            info["warnings"].append(f"{exc}; analyze and the field recorder refuse this "
+                                    "thresholds file: fix or delete it")
+        else:
+            unknown = sorted(set(info["thresholds"]) - set(info["classes"] or ()))
+            if unknown and info["classes"]:
+                info["warnings"].append(
+                    f"{thr}: {len(unknown)} threshold class(es) are not labels of the model"
+                    f" and are ignored: {', '.join(unknown[:5])}")
     for cand in (Path(f"{stem}_Params.csv"), path.parent / f"{path.stem.split('_')[0]}_Params.csv"):
         if cand.is_file():
             with open(cand, newline="") as f:

@@ -112,6 +112,7 @@ def write_report(result, out: Path, name: str, model_files: dict[str, Path],
         "classes": result.classes, "thresholds": dict(zip(result.classes,
                                                           map(float, result.thresholds),
                                                           strict=True)),
+        "cross_validated": result.cross_validated, "notes": result.notes,
         "metrics": rows, "noise_false_positives": result.noise_fp,
         "held_out_species": result.holdout, "settings": result.settings.__dict__,
         "folds": [{"fold": f.fold, "best_epoch": f.best_epoch, **f.sizes}
@@ -120,9 +121,7 @@ def write_report(result, out: Path, name: str, model_files: dict[str, Path],
     }
     atomic_write_bytes(out / "metrics.json",
                        json.dumps(payload, indent=1, default=float).encode())
-    plots = _plots(result, out)
-    macro = result.overall[0]
-    base = result.baseline_overall[0]
+    plots = _plots(result, out) if result.cross_validated else {}
     lines = [
         f"# Training report: {name}", "",
         f"{len(result.classes)} classes, {len(result.folds)} fold(s), trained in "
@@ -130,9 +129,38 @@ def write_report(result, out: Path, name: str, model_files: dict[str, Path],
         "## Data", "", "```", dataset_text, "```", "",
     ]
     if skipped:
-        lines += ["Files skipped (unreadable):", ""] + [f"- `{p}`: {r}" for p, r in skipped]
-        lines.append("")
-    lines += [
+        lines += ["Files skipped (unreadable, or no usable window):", ""]
+        lines += [f"- `{p}`: {r}" for p, r in skipped] + [""]
+    if result.notes:
+        lines += ["Notes:", ""] + [f"- {n}" for n in result.notes] + [""]
+    lines += _quality(result) if result.cross_validated else [
+        "## Cross-validation not possible", "",
+        "No recording could be held out, so there is no cross-validated figure: how well "
+        "the model does on new recordings was not measured. Add recordings (at least two per "
+        "class for `--folds 1`, five for the default `--folds 5`). The false positives below "
+        "are measured on what the final model never trained on.", ""]
+    lines += _false_positives(result)
+    lines += ["", "## Models", "",
+              "All output logits; apply `sigmoid` (edgebird's analyzer does, with the "
+              "sensitivity shift). Each has `_Labels.txt` and `_Thresholds.csv` beside it.", "",
+              "| file | kind | size | SHA-256 |", "|---|---|--:|---|"]
+    for key, path in model_files.items():
+        lines.append(f"| `{path.name}` | {key} | {path.stat().st_size / 1024:.0f} KiB | "
+                     f"`{sha256.get(key, '')}` |")
+    if plots:
+        lines += ["", "## Pictures", "",
+                  f"![learning curves]({plots['learning_curves'].name})", "",
+                  f"![confusion matrix]({plots['confusion'].name})", ""]
+    report = out / "REPORT.md"
+    atomic_write_bytes(report, "\n".join(lines).encode())
+    return report
+
+
+def _quality(result) -> list[str]:
+    """The cross-validated section: held-out figures of the head and the baseline."""
+    macro = result.overall[0]
+    base = result.baseline_overall[0]
+    lines = [
         "## Cross-validated quality (held-out recordings)", "",
         "Each fold's model never saw the recordings it is scored on; thresholds and early "
         "stopping used an inner validation split of the training recordings.", "",
@@ -148,7 +176,13 @@ def write_report(result, out: Path, name: str, model_files: dict[str, Path],
         lines.append(f"| {r['class']} | {_fmt(r['precision@thr'])} | {_fmt(r['recall@thr'])} | "
                      f"{_fmt(r['f1@thr'])} | {_fmt(r['f1@0.5'])} | {_fmt(r['auprc'])} | "
                      f"{_fmt(r['auroc'])} | {_fmt(r['threshold'])} | {r['positives']} |")
-    lines += ["", "## False positives", ""]
+    return lines
+
+
+def _false_positives(result) -> list[str]:
+    """Measured on what the final model never trained on: synthetic noise, held-out species,
+    an optional separate test set."""
+    lines = ["", "## False positives", ""]
     if result.noise_fp:
         n = result.noise_fp
         lines.append(f"- **Noise made in code** (rain, wind, engines, hiss, a quiet floor; "
@@ -167,16 +201,4 @@ def write_report(result, out: Path, name: str, model_files: dict[str, Path],
         lines += ["", "## Separate test set (final model)", "",
                   f"macro F1 at the thresholds {t['f1@thr']:.3f}, at 0.5 {t['f1@0.5']:.3f}, "
                   f"AUPRC {t['auprc']:.3f}"]
-    lines += ["", "## Models", "",
-              "All output logits; apply `sigmoid` (edgebird's analyzer does, with the "
-              "sensitivity shift). Each has `_Labels.txt` and `_Thresholds.csv` beside it.", "",
-              "| file | kind | size | SHA-256 |", "|---|---|--:|---|"]
-    for key, path in model_files.items():
-        lines.append(f"| `{path.name}` | {key} | {path.stat().st_size / 1024:.0f} KiB | "
-                     f"`{sha256.get(key, '')}` |")
-    lines += ["", "## Pictures", "",
-              f"![learning curves]({plots['learning_curves'].name})", "",
-              f"![confusion matrix]({plots['confusion'].name})", ""]
-    report = out / "REPORT.md"
-    atomic_write_bytes(report, "\n".join(lines).encode())
-    return report
+    return lines

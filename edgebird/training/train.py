@@ -176,6 +176,19 @@ class TrainResult:
     test_metrics: list[dict] | None = None
     notes: list[str] = field(default_factory=list)
 
+    @property
+    def cross_validated(self) -> bool:
+        """False when no recording could be held out (``--folds 1`` with a class of one
+        recording): then ``overall`` is empty and nothing was measured on held-out data."""
+        return bool(self.folds)
+
+    def summary(self) -> str:
+        """One line for the console: the cross-validated figures, or why there are none."""
+        if not self.cross_validated:
+            return "not cross-validated (" + "; ".join(self.notes[:1]) + ")"
+        m = self.overall[0]
+        return f"cross-validated macro F1 {m['f1@thr']:.3f} (AUPRC {m['auprc']:.3f})"
+
 
 # -- splits ---------------------------------------------------------------------------------
 def grouped_splits(strata: np.ndarray, groups: np.ndarray, k: int,
@@ -186,7 +199,7 @@ def grouped_splits(strata: np.ndarray, groups: np.ndarray, k: int,
 
     from sklearn.model_selection import StratifiedGroupKFold
 
-    n_splits = max(k, 2) if k > 1 else 5
+    n_splits = max(k, 2) if k > 1 else max(2, min(5, len(np.unique(groups))))
     splitter = StratifiedGroupKFold(n_splits=n_splits, shuffle=True, random_state=seed)
     with warnings.catch_warnings():  # "least populated class has only N members"
         warnings.simplefilter("ignore", UserWarning)
@@ -221,6 +234,9 @@ def inner_fit(train: Features, head: Head, s: TrainSettings, negatives: Features
             inner.fit(*_with(part, negatives))
         oof[va] = inner.scores(val.x)
     thresholds = best_thresholds(train.y, oof)
+    # A class with one training recording sat in one inner validation part and was absent
+    # from that part's training: its out-of-fold scores say nothing, so it keeps 0.5.
+    thresholds[[n < 2 for n in train.groups_per_class().values()]] = 0.5
     return HeadFit.of(_for_epochs(head, epochs).fit(*_with(train, negatives))), thresholds
 
 
@@ -276,10 +292,25 @@ def train_classifier(feats: Features, s: TrainSettings, negatives: Features | No
     classes = feats.classes
     head = s.make_head()
     folds: list[FoldResult] = []
-    splits = grouped_splits(feats.strata(), feats.groups, s.folds, s.seed)
+    why = _holdout_impossible(feats) if s.folds == 1 else ""
+    splits = [] if why else grouped_splits(feats.strata(), feats.groups, s.folds, s.seed)
+    notes = []
+    if s.folds == 1 and not why and _holdout_impossible(feats, splits[0]):
+        # few recordings per class: a fifth held out misses a class; try half
+        splits = grouped_splits(feats.strata(), feats.groups, 2, s.seed)[:1]
+        why = _holdout_impossible(feats, splits[0])
+        notes.append("--folds 1: half of the recordings held out (a fifth would leave a "
+                     "class without a recording on one side)")
+    if why:
+        return _train_without_validation(feats, head, s, negatives, noise_eval, test, why,
+                                         echo)
     for i, (tr_idx, te_idx) in enumerate(splits, start=1):
         train, held = feats.subset(tr_idx), feats.subset(te_idx)
         fit, thresholds = inner_fit(train, head, s, negatives)
+        few = sorted(c for c, n in train.groups_per_class().items() if n < 2)
+        if few:
+            notes.append(f"fold {i}: threshold 0.5 kept for {', '.join(few[:5])} (one "
+                         "training recording: no out-of-fold scores to choose one on)")
         p_te = fit.head.scores(held.x)
         p_base = logistic_baseline(*_with(train, negatives), held.x)
         folds.append(FoldResult(
@@ -297,21 +328,72 @@ def train_classifier(feats: Features, s: TrainSettings, negatives: Features | No
     everything = feats if negatives is None else feats.concat(negatives)
     final = HeadFit.of(_for_epochs(head, epochs, keep_model=True).fit(everything.x,
                                                                        everything.y))
-    noise_fp = {}
-    if noise_eval is not None and len(noise_eval):
-        p = final.head.scores(noise_eval.x)
-        noise_fp = {"windows": len(noise_eval),
-                    "fp_rate@thr": false_positive_rate(p, thresholds),
-                    "fp_rate@0.5": false_positive_rate(p, np.full(len(classes), 0.5)),
-                    "max_score": float(p.max())}
+    noise_fp = _noise_fp(final, noise_eval, thresholds)
     result = TrainResult(
         classes, s, folds, final, thresholds, _mean_rows([f.metrics for f in folds]),
         _mean_rows([f.baseline for f in folds]), noise_fp,
-        holdout_species_fp(everything, _for_epochs(head, epochs), s, thresholds, echo))
+        holdout_species_fp(everything, _for_epochs(head, epochs), s, thresholds, echo),
+        notes=notes)
     if test is not None and len(test):
         p = final.head.scores(test.x)
         result.test_metrics = class_metrics(test.y, p, classes, thresholds)
     return result
+
+
+def _holdout_impossible(feats: Features,
+                        split: tuple[np.ndarray, np.ndarray] | None = None) -> str:
+    """Why the one held-out split of ``--folds 1`` would measure nothing ('' if it would
+    not): a class with a single recording, or (given the ``split``) a class with no
+    recording on one side, which is then untrained or unscored."""
+    one = sorted(c for c, n in feats.groups_per_class().items() if n < 2)
+    if one:
+        return (f"{len(one)} class(es) have a single recording ({', '.join(one[:5])}): "
+                "holding it out would leave the class out of training")
+    if split is None:
+        return ""
+    tr, te = (feats.subset(i).groups_per_class() for i in split)
+    lost = sorted(c for c in feats.classes if not tr[c] or not te[c])
+    if lost:
+        return (f"no split of the recordings keeps {', '.join(lost[:5])} on both sides "
+                "(training and held out)")
+    return ""
+
+
+def _train_without_validation(feats: Features, head: Head, s: TrainSettings,
+                              negatives: Features | None, noise_eval: Features | None,
+                              test: Features | None, why: str,
+                              echo: Callable[[str], None]) -> TrainResult:
+    """``--folds 1`` when no recording can be held out: the final head on everything, its
+    thresholds from the inner fit where a class has two recordings (0.5 otherwise), and no
+    cross-validated figure at all (the report says why). The synthetic-noise false positives
+    and an optional test set are still measured: neither was trained on."""
+    classes = feats.classes
+    fit, thresholds = inner_fit(feats, head, s, negatives)
+    epochs = [fit.best_epoch] if head.tunes_epochs and fit.best_epoch else None
+    everything = feats if negatives is None else feats.concat(negatives)
+    final = HeadFit.of(_for_epochs(head, epochs, keep_model=True).fit(everything.x,
+                                                                       everything.y))
+    note = f"cross-validation was not possible: {why}"
+    echo(f"{note}; the model is trained on all recordings, with no held-out measurement")
+    result = TrainResult(classes, s, [], final, thresholds, [], [],
+                         _noise_fp(final, noise_eval, thresholds),
+                         holdout_species_fp(everything, _for_epochs(head, epochs), s,
+                                            thresholds, echo), notes=[note])
+    if test is not None and len(test):
+        result.test_metrics = class_metrics(test.y, final.head.scores(test.x), classes,
+                                            thresholds)
+    return result
+
+
+def _noise_fp(final: HeadFit, noise_eval: Features | None, thresholds: np.ndarray) -> dict:
+    """False positives of the final head on synthetic noise it never trained on."""
+    if noise_eval is None or not len(noise_eval):
+        return {}
+    p = final.head.scores(noise_eval.x)
+    return {"windows": len(noise_eval),
+            "fp_rate@thr": false_positive_rate(p, thresholds),
+            "fp_rate@0.5": false_positive_rate(p, np.full(len(thresholds), 0.5)),
+            "max_score": float(p.max())}
 
 
 def holdout_species_fp(feats: Features, head: Head, s: TrainSettings,
