@@ -113,6 +113,48 @@ def cmd_segments(args) -> int:
     return EXIT_SOME_FAILED if summary.failed else EXIT_OK
 
 
+def cmd_evaluate(args) -> int:
+    from pathlib import Path
+
+    from edgebird.evaluation import report
+    from edgebird.evaluation.evaluate import (
+        EvaluateSettings,
+        EvaluationError,
+        analyze_first,
+        evaluate_tables,
+    )
+
+    settings = settings_from_args(EvaluateSettings, args)
+    out = Path(args.output)
+    if out.exists() and not out.is_dir():
+        raise ValueError(f"-o {out} is a file, not a folder")
+    inputs, audio, analysis_failed = args.inputs, args.audio, False
+    try:
+        if args.analyze or settings.classifier:
+            results, analysis_failed = analyze_first(inputs, out, settings.classifier,
+                                                     progress=not args.quiet)
+            audio = audio or (inputs[0] if len(inputs) == 1 else None)
+            inputs = [results]
+        ev = evaluate_tables(inputs, args.annotations, settings, args.absent or (), audio,
+                             args.audio_root)
+        left = report.write(ev, out)
+    except (EvaluationError, OSError) as exc:
+        print(f"edgebird evaluate: error: {exc}", file=sys.stderr)
+        return EXIT_SOME_FAILED
+    for line in ev.failed:
+        print(f"could not read {line}", file=sys.stderr)
+    macro = report.rows(ev)[-1]
+    shown = ", ".join(f"{k} {macro[k]:.3f}" if macro[k] is not None else f"{k} -"
+                      for k in ("precision", "recall", "f1", "ap"))
+    print(f"{len(ev.curves)} classes, {ev.tables} tables, {ev.detections} detections; "
+          f"macro {shown}")
+    print(f"report: {out / 'EVALUATION.md'}")
+    if settings.write_thresholds:
+        print(f"thresholds: {settings.write_thresholds}"
+              + (f" (target not reached, left out: {', '.join(left)})" if left else ""))
+    return EXIT_SOME_FAILED if ev.failed or analysis_failed else EXIT_OK
+
+
 def cmd_gui(args) -> int:
     try:
         import gradio  # noqa: F401
@@ -392,6 +434,33 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("-o", "--output", required=True, help="folder for the clips")
     add_options(p, SegmentSettings)
     p.set_defaults(func=cmd_segments)
+
+    from edgebird.evaluation.evaluate import EvaluateSettings
+
+    p = sub.add_parser(
+        "evaluate", help="measure detections against annotations (precision, recall, FP/hour)",
+        description="Judge result tables (any format analyze or BirdNET-Analyzer writes, per "
+                    "file or combined) against annotations (Raven selection tables or "
+                    "file,begin,end,label CSVs): per-class and macro precision, recall, F1, "
+                    "AP, false positives per hour, a sweep of thresholds, plots, and the "
+                    "threshold reaching a target precision. With --analyze/--classifier the "
+                    "inputs are audio, analyzed first into OUTPUT/results.")
+    p.add_argument("inputs", nargs="+", metavar="INPUT",
+                   help="result tables or folders (audio with --analyze/--classifier)")
+    p.add_argument("-a", "--annotations", nargs="+", required=True, metavar="TABLE",
+                   help="annotation tables (CSV file,begin,end,label or Raven)")
+    p.add_argument("-o", "--output", required=True, help="folder for the report")
+    p.add_argument("--absent", nargs="+", metavar="CSV",
+                   help="file,label tables of recordings known to lack a class")
+    p.add_argument("--audio", help="audio folder: recordings' durations from the files "
+                   "(default: the tables' extent)")
+    p.add_argument("--audio-root", help="folder that relative file names in the annotation "
+                   "tables are under (default: each table's folder)")
+    p.add_argument("--analyze", action="store_true",
+                   help="the inputs are audio: analyze them with BirdNET (or --classifier)")
+    p.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
+    add_options(p, EvaluateSettings)
+    p.set_defaults(func=cmd_evaluate)
 
     p = sub.add_parser(
         "species", help="list the species BirdNET expects at a place and week",

@@ -182,14 +182,28 @@ def scan_folder(root: str | os.PathLike, group_pattern: str | None = None) -> Tr
     return ts
 
 
-def read_annotations(table: str | os.PathLike, audio_root: str | os.PathLike | None = None,
-                     group_pattern: str | None = None) -> TrainingSet:
-    """Read an annotation table: CSV ``file,begin,end,label`` or a Raven selection table.
+@dataclass(frozen=True)
+class AnnotationRow:
+    """One usable row of an annotation table: a labelled interval of one recording."""
+
+    path: Path
+    begin: float
+    end: float
+    label: str
+    line: int
+
+
+def read_annotation_rows(table: str | os.PathLike, audio_root: str | os.PathLike | None = None,
+                         probe_lengths: bool = True) -> tuple[list[AnnotationRow], list[str]]:
+    """``(rows, problems)`` of an annotation table: CSV ``file,begin,end,label`` or a Raven
+    selection table (the one reader of both, for ``train`` and ``evaluate``).
 
     Raven tables need ``Begin Time (s)``, ``End Time (s)``, a label column (``Species``,
     ``Annotation``, ``Label``, ``Class`` or ``Common Name``) and the audio file in
     ``Begin Path``/``Begin File``. Relative file names are resolved against ``audio_root``
-    (default: the table's folder). Labels named like non-event folders are background.
+    (default: the table's folder). Rows whose bounds are unusable (``_bad_bounds``; with
+    ``probe_lengths`` also a begin past the file's end) are left out and described in
+    ``problems``; a table that cannot be read at all raises ``DatasetError``.
     """
     table = Path(table)
     if not table.is_file():
@@ -220,8 +234,7 @@ def read_annotations(table: str | os.PathLike, audio_root: str | os.PathLike | N
     c_begin = pick("begin", "begin time (s)", "start", "start (s)")
     c_end = pick("end", "end time (s)", "stop", "end (s)")
     c_label = pick("label", "species", "annotation", "class", "common name")
-    pattern = re.compile(group_pattern) if group_pattern else None
-    files, labels, bad = [], {}, []
+    out, bad = [], []
     durations: dict[Path, float | None] = {}
     for i, row in rows:
         name = (row[c_label] or "").strip()
@@ -230,17 +243,31 @@ def read_annotations(table: str | os.PathLike, audio_root: str | os.PathLike | N
             raise DatasetError(f"{table} line {i}: empty label")
         path = Path((row[c_file] or "").strip())
         path = path if path.is_absolute() else root / path
-        problem = _bad_bounds(row[c_begin], row[c_end], path, durations)
+        problem = _bad_bounds(row[c_begin], row[c_end], path,
+                              durations if probe_lengths else None)
         if problem:
             bad.append(f"{table} line {i}: {problem}")
             continue
-        begin, end = float(row[c_begin]), float(row[c_end])
+        out.append(AnnotationRow(path, float(row[c_begin]), float(row[c_end]), name, i))
+    return out, bad
+
+
+def read_annotations(table: str | os.PathLike, audio_root: str | os.PathLike | None = None,
+                     group_pattern: str | None = None) -> TrainingSet:
+    """Read an annotation table (``read_annotation_rows``) into a training set. Labels named
+    like non-event folders are background; unusable rows are skipped with a note."""
+    pattern = re.compile(group_pattern) if group_pattern else None
+    files, labels = [], {}
+    rows, bad = read_annotation_rows(table, audio_root)
+    for row in rows:
+        name, path = row.label, row.path
         if normalise_label(name) in NON_EVENT_NAMES:
             pos: frozenset[str] = frozenset()
         else:
             label = labels.setdefault(normalise_label(name), name)
             pos = frozenset([label])
-        files.append(LabelledFile(path, pos, frozenset(), _group(path, pattern), begin, end))
+        files.append(LabelledFile(path, pos, frozenset(), _group(path, pattern), row.begin,
+                                  row.end))
     if not files:
         raise DatasetError(f"no usable annotation rows in {table}:\n  " + "\n  ".join(bad))
     ts = TrainingSet(sorted(labels.values()), files, str(table),
@@ -250,10 +277,11 @@ def read_annotations(table: str | os.PathLike, audio_root: str | os.PathLike | N
 
 
 def _bad_bounds(raw_begin: str | None, raw_end: str | None, path: Path,
-                durations: dict[Path, float | None]) -> str:
+                durations: dict[Path, float | None] | None) -> str:
     """Why an annotation's bounds give no training window ('' if they are usable): not
     numbers, NaN, negative, begin not before end, or begin at or past the end of the file
-    (its length probed once; a file that cannot be probed is reported when it is embedded)."""
+    (its length probed once; a file that cannot be probed is reported when it is embedded;
+    ``durations`` None: lengths are not checked)."""
     try:
         begin, end = float(raw_begin), float(raw_end)  # type: ignore[arg-type]
     except (TypeError, ValueError):
@@ -264,6 +292,8 @@ def _bad_bounds(raw_begin: str | None, raw_end: str | None, path: Path,
         return f"negative time (begin {begin}, end {end})"
     if end <= begin:
         return f"end {end} is not after begin {begin}"
+    if durations is None:  # lengths not checked
+        return ""
     if path not in durations:
         from edgebird.audio import AudioError, probe
 
