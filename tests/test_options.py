@@ -11,6 +11,7 @@ import pytest
 
 from edgebird import cli
 from edgebird.audio import TRAINING_CROP_MODE, AudioSettings
+from edgebird.evaluation.evaluate import EvaluateSettings
 from edgebird.experiments.commands import REPORT_POS_WEIGHTS, CurveSettings, DataOptions
 from edgebird.experiments.pseudolabel import PseudoSettings
 from edgebird.options import (
@@ -32,7 +33,7 @@ from edgebird.training.train import TrainSettings
 
 ROOT = Path(__file__).resolve().parents[1]
 SETTINGS = (AudioSettings, EngineSettings, AnalyzeSettings, SegmentSettings, TrainSettings,
-            CurveSettings, DataOptions, PseudoSettings, Location)
+            CurveSettings, DataOptions, PseudoSettings, Location, EvaluateSettings)
 
 
 @dataclasses.dataclass(frozen=True)
