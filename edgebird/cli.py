@@ -113,6 +113,40 @@ def cmd_segments(args) -> int:
     return EXIT_SOME_FAILED if summary.failed else EXIT_OK
 
 
+def cmd_search(args) -> int:
+    from edgebird.search import SearchSettings, search, write_clips, write_table
+    from edgebird.search.query import QueryError, parse_query
+    from edgebird.search.run import scores_summary, table_text, training_folder
+
+    settings = settings_from_args(SearchSettings, args)
+    queries = [parse_query(q, args.start, args.end) for q in args.queries]
+    if args.to_training and not args.label:
+        raise ValueError("--to-training needs --label (the class the results are examples of)")
+    if args.label and not args.to_training:
+        raise ValueError("--label goes with --to-training DIR")
+    folder = training_folder(args.label, args.negative) if args.to_training else ""
+    try:
+        result = search(args.store, queries, settings)
+    except QueryError as exc:
+        print(f"edgebird search: query failed: {exc}", file=sys.stderr)
+        return EXIT_SOME_FAILED
+    if args.output:
+        write_table(result.hits, args.output)
+    else:
+        sys.stdout.write(table_text(result.hits))
+    info = [result.text(), scores_summary(result.hits)]
+    if args.output:
+        info.append(f"table: {args.output}")
+    if args.clips:
+        info.append(f"clips: {len(write_clips(result.hits, args.clips, args.seg_length))} "
+                    f"in {args.clips}")
+    if args.to_training:
+        n = len(write_clips(result.hits, args.to_training, args.seg_length, folder))
+        info.append(f"training clips: {n} in {args.to_training}/{folder}")
+    print("\n".join(info), file=sys.stderr if not args.output else sys.stdout)
+    return EXIT_OK
+
+
 def cmd_gui(args) -> int:
     try:
         import gradio  # noqa: F401
@@ -315,6 +349,7 @@ def build_parser() -> argparse.ArgumentParser:
     from edgebird.deploy import DEFAULT_STATION
     from edgebird.pipeline.analyze import AnalyzeSettings
     from edgebird.pipeline.segments import SegmentSettings
+    from edgebird.search.run import SearchSettings
     from edgebird.species import SORTS, Location
     from edgebird.training.classifier import DEFAULT_MODEL_NAME, SAVE_MODES
     from edgebird.training.train import TrainSettings
@@ -425,6 +460,35 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--station", default=DEFAULT_STATION,
                    help="station name in tables and health")
     p.set_defaults(func=cmd_deploy)
+
+    p = sub.add_parser(
+        "search", help="query by example: the store's windows most similar to a clip",
+        description="Embed the query (clips, or ranges of recordings: rec.wav:12.5-15.5) "
+                    "with the store's model and settings, average it, and list the store's "
+                    "most similar 3-s windows (cosine) as rank,file,start,end,score. Exact "
+                    "by default; --index uses an approximate index. Exit status 2 for bad "
+                    "options or store, 1 when a query file cannot be read.")
+    p.add_argument("store", metavar="STORE", help="embedding store made by 'edgebird embed'")
+    p.add_argument("queries", nargs="+", metavar="QUERY",
+                   help="audio file, or FILE:START-END in seconds; several are averaged")
+    p.add_argument("--start", type=float, default=None,
+                   help="range start (s) for queries given without one")
+    p.add_argument("--end", type=float, default=None,
+                   help="range end (s) for queries given without one")
+    p.add_argument("-o", "--output", help="write the table to this CSV file (default: "
+                                          "standard output)")
+    add_options(p, SearchSettings)
+    g = p.add_argument_group("clips")
+    g.add_argument("--clips", metavar="DIR", help="also cut each result as a 48 kHz WAV in DIR")
+    g.add_argument("--seg-length", type=float, default=3.0,
+                   help="clip length in s, context added evenly around the window")
+    g.add_argument("--to-training", metavar="DIR",
+                   help="write the clips into a training folder: DIR/LABEL/ (or DIR/-LABEL/ "
+                        "with --negative), as 'edgebird train' reads them")
+    g.add_argument("--label", help="the class of --to-training")
+    g.add_argument("--negative", action="store_true",
+                   help="the results are hard negatives of LABEL (DIR/-LABEL/)")
+    p.set_defaults(func=cmd_search)
 
     p = sub.add_parser("gui", help="open the desktop interface in a browser (Gradio)",
                        description="Single file, batch, train, segments and review tabs over "
