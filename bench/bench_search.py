@@ -12,7 +12,9 @@ What is measured, and why:
     RSS (VmHWM) is its own; the query embedding (one BirdNET call) is not included. Median of
     ``--runs`` queries (default 3), after one warm-up query (the store in the page cache:
     what a user searching twice sees).
-(c) The INDEX (usearch HNSW, f16, cosine) built from the same stores (build time once, the
+(c) IN MEMORY: ``StoreMatrix`` holding the unit vectors as float16 (half of float32), its
+    load time, bytes held and query time (no store reading per query).
+(d) The INDEX (usearch HNSW, f16, cosine) built from the same stores (build time once, the
     ``cached_index`` load time, query time: median of the queries) and its recall@10 against
     the exact search, averaged over 10 queries (stored vectors plus noise). Building the
     index for 10^6 windows takes longer than this benchmark's 10-minute budget on 2 shared
@@ -41,6 +43,7 @@ PER_ENTRY = 1000
 CENTRES = 256
 K = 10
 FP = "bench-search-random"
+CHUNK = 8192  # edgebird search's default --chunk-rows
 
 
 def make_store(root: Path, n: int, seed: int = 0) -> Path:
@@ -93,11 +96,29 @@ def _exact_case(root: str, precision: str, qs: np.ndarray, runs: int, out) -> No
         t0 = time.perf_counter()
         with EmbeddingStore(root) as store:
             entries = list(store)
-        top = exact_search(qs[i % len(qs)], entry_blocks(entries, 65536, precision), TopK(K))
+        top = exact_search(qs[i % len(qs)], entry_blocks(entries, CHUNK, precision), TopK(K),
+                           CHUNK)
         if i:
             times.append(time.perf_counter() - t0)
         hits.append(top.hits())
     out.put({"times": times, "rss": h.peak_rss_bytes(), "hits": hits})
+
+
+def _matrix_case(root: str, qs: np.ndarray, runs: int, out) -> None:
+    from edgebird.pipeline.store import EmbeddingStore
+    from edgebird.search.scan import StoreMatrix, TopK, exact_search
+
+    with EmbeddingStore(root) as store:
+        entries = list(store)
+    t0 = time.perf_counter()
+    m = StoreMatrix(entries, "float16", CHUNK)
+    load = time.perf_counter() - t0
+    times = []
+    for i in range(runs):
+        t0 = time.perf_counter()
+        exact_search(qs[i % len(qs)], m.blocks(CHUNK), TopK(K), CHUNK)
+        times.append(time.perf_counter() - t0)
+    out.put({"load": load, "times": times, "nbytes": m.nbytes, "rss": h.peak_rss_bytes()})
 
 
 def _exact_truth(root: str, qs: np.ndarray, out) -> None:
@@ -107,8 +128,8 @@ def _exact_truth(root: str, qs: np.ndarray, out) -> None:
     with EmbeddingStore(root) as store:
         entries = list(store)
     tops = [TopK(K) for _ in qs]
-    for b in entry_blocks(entries, 65536):
-        scores = b.vectors @ normalise(qs).T
+    for b in entry_blocks(entries, CHUNK):
+        scores = (b.vectors @ normalise(qs).T) * b.scale[:, None]
         for j, top in enumerate(tops):
             top.offer(b.recording, b.starts, scores[:, j])
     out.put([[(r, s) for r, s, _ in t.hits()] for t in tops])
@@ -154,15 +175,19 @@ def render(info: dict, rows: list[dict], runs: int, quick: bool) -> str:
                             extra={"usearch": h.version_of("usearch")}), "",
              f"Stores of generated 1,024-value vectors (clustered: {CENTRES} centres plus "
              f"noise), written as real stores ({PER_ENTRY:,} windows per entry); top-{K}. "
-             "Exact: the store listed and every entry streamed, normalised and scored in "
-             "chunks of 65,536 rows (what `edgebird search` runs, without embedding the "
+             "Exact: the store listed and every entry streamed, scored one entry "
+             "at a time (chunks of 8,192 rows) (what `edgebird search` runs, without embedding the "
              f"query), median of {runs} queries after a warm-up (store in the page cache). "
              "Index: usearch HNSW (f16, cosine), built once; recall@10 against the exact "
              "search over 10 queries. Peak RSS: the measuring process's VmHWM (fresh "
              "process per case; Python, numpy and the imports are about 60 MB of it).", "",
+             "In memory: `StoreMatrix` (the store's unit vectors held as float16, for many "
+             "queries over one store) scanned by the same `exact_search`; its load time, the "
+             "bytes it holds and its query time (median).", "",
              "| windows | store on disk | exact float32 | peak RSS | exact float16 | peak RSS "
-             "| index build | index load | index query | index recall@10 | peak RSS (build) |",
-             "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
+             "| in memory float16: load, held, query | index build | index load | index query "
+             "| index recall@10 | peak RSS (build) |",
+             "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
     for r in rows:
         ix = r.get("index")
         idx = (f"{ix['build']:.1f} s ({r['n'] / ix['build']:,.0f}/s) | {ix['load']:.2f} s | "
@@ -173,15 +198,18 @@ def render(info: dict, rows: list[dict], runs: int, quick: bool) -> str:
             f"| {statistics.median(r['float32']['times']):.3f} s "
             f"| {r['float32']['rss'] / h.MB:.0f} MB "
             f"| {statistics.median(r['float16']['times']):.3f} s "
-            f"| {r['float16']['rss'] / h.MB:.0f} MB | {idx} |")
+            f"| {r['float16']['rss'] / h.MB:.0f} MB "
+            f"| {r['matrix']['load']:.1f} s, {r['matrix']['nbytes'] / h.MB:.0f} MB, "
+            f"{statistics.median(r['matrix']['times']):.3f} s | {idx} |")
     big = rows[-1]
     lines += ["",
               f"- Exact search memory stays flat with store size: peak RSS "
               f"{rows[0]['float32']['rss'] / h.MB:.0f} MB at {rows[0]['n']:,} windows, "
               f"{big['float32']['rss'] / h.MB:.0f} MB at {big['n']:,} (bounded by the chunk "
-              "and the largest entry, not the store); float16 holds each chunk at half the "
-              "size but widens slices to float32 for the product (numpy has no float16 "
-              "BLAS), so it saves memory, not time.",
+              "and the largest entry, not the store). In a scan, float16 only rounds the "
+              "vectors (the rows are read as float32 and widened again for the product: "
+              "numpy has no float16 BLAS); it halves what a store held in memory takes "
+              "(`StoreMatrix`).",
               f"- Exact query time grows linearly: {statistics.median(big['float32']['times']):.1f}"
               f" s for {big['n']:,} windows, most of it reading and normalising the entries.",
               "- The index answers in milliseconds once built; its build is the cost (paid "
@@ -210,6 +238,9 @@ def main(argv: list[str] | None = None) -> int:
             row[precision] = in_child(_exact_case, str(root), precision, qs, args.runs)
             print(f"  exact {precision}: {statistics.median(row[precision]['times']):.3f} s, "
                   f"{row[precision]['rss'] / h.MB:.0f} MB", flush=True)
+        row["matrix"] = mx = in_child(_matrix_case, str(root), qs, args.runs)
+        print(f"  in memory float16: {mx['nbytes'] / h.MB:.0f} MB held, query "
+              f"{statistics.median(mx['times']):.3f} s", flush=True)
         if n <= args.index_max:
             truth = in_child(_exact_truth, str(root), qs)
             ix = in_child(_index_case, str(root), qs, args.runs)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+from pathlib import Path
 
 from edgebird import __version__
 from edgebird.options import ArgumentParser, add_options, option_values, settings_from_args
@@ -125,6 +126,8 @@ def cmd_search(args) -> int:
     if args.label and not args.to_training:
         raise ValueError("--label goes with --to-training DIR")
     folder = training_folder(args.label, args.negative) if args.to_training else ""
+    if args.output and Path(args.output).is_dir():
+        raise ValueError(f"-o {args.output} is a folder: give a file name for the table")
     try:
         result = search(args.store, queries, settings)
     except QueryError as exc:
@@ -137,14 +140,16 @@ def cmd_search(args) -> int:
     info = [result.text(), scores_summary(result.hits)]
     if args.output:
         info.append(f"table: {args.output}")
-    if args.clips:
-        info.append(f"clips: {len(write_clips(result.hits, args.clips, args.seg_length))} "
-                    f"in {args.clips}")
-    if args.to_training:
-        n = len(write_clips(result.hits, args.to_training, args.seg_length, folder))
-        info.append(f"training clips: {n} in {args.to_training}/{folder}")
+    failed = []
+    for what, dest, sub in (("clips", args.clips, ""),
+                            ("training clips", args.to_training, folder)):
+        if dest:
+            written, problems = write_clips(result.hits, dest, args.seg_length, sub)
+            info.append(f"{what}: {len(written)} in {Path(dest) / sub}")
+            failed += problems
+    info += [f"not cut: {path}: {reason}" for path, reason in failed]
     print("\n".join(info), file=sys.stderr if not args.output else sys.stdout)
-    return EXIT_OK
+    return EXIT_SOME_FAILED if failed else EXIT_OK
 
 
 def cmd_gui(args) -> int:

@@ -16,7 +16,7 @@ from edgebird.audio import AudioSettings
 from edgebird.pipeline.store import EmbeddingStore, entry_key
 from edgebird.search.query import parse_query
 from edgebird.search.run import SearchSettings, select_entries
-from edgebird.search.scan import TopK, entry_blocks, exact_search, normalise
+from edgebird.search.scan import StoreMatrix, TopK, entry_blocks, exact_search, normalise
 
 FP = "test-model"
 
@@ -69,9 +69,10 @@ def brute_force(data, q, k, per_recording=None, min_score=None):
     return out
 
 
-def run_exact(store, q, k, chunk_rows=65536, precision="float32", exclude=None, **kw):
+def run_exact(store, q, k, chunk_rows=8192, precision="float32", exclude=None, **kw):
     entries = list(store)
-    top = exact_search(q, entry_blocks(entries, chunk_rows, precision, exclude), TopK(k, **kw))
+    top = exact_search(q, entry_blocks(entries, chunk_rows, precision, exclude), TopK(k, **kw),
+                       chunk_rows)
     return top.hits()
 
 
@@ -112,13 +113,20 @@ def test_exclusion_leaves_out_overlapping_windows(tmp_path):
     assert run_exact(store, q, 1)[0][:2] in ((2, 30.0), (2, 33.0))
 
 
-def test_float16_close_to_float32(tmp_path):
-    store, _ = fake_store(tmp_path / "s")
+def test_float16_close_to_float32_and_in_memory_equals_the_scan(tmp_path):
+    store, data = fake_store(tmp_path / "s")
     q = _query(seed=5)
     a = run_exact(store, q, 20)
     b = run_exact(store, q, 20, precision="float16")
     assert np.allclose([c for *_, c in a], [c for *_, c in b], atol=2e-3)
     assert len({(r, s) for r, s, _ in a} & {(r, s) for r, s, _ in b}) >= 18
+    for precision, want in (("float32", a), ("float16", b)):
+        m = StoreMatrix(list(store), precision)
+        _same(exact_search(q, m.blocks(100), TopK(20), 100).hits(), want, 1e-4)
+    m16, m32 = StoreMatrix(list(store), "float16"), StoreMatrix(list(store))
+    assert m16.vectors.nbytes * 2 == m32.vectors.nbytes
+    ex = exact_search(q, m32.blocks(64, {2: (30.0, 36.0)}), TopK(2000), 64).hits()
+    assert len(ex) == sum(len(s) for s, _ in data) - 2  # the windows at 30 and 33 s
 
 
 def test_index_recall_on_clustered_data(tmp_path):

@@ -52,7 +52,8 @@ class VectorIndex:
         recs, starts, n = [], [], 0
         for b in blocks:
             keys = np.arange(n, n + len(b.starts), dtype=np.uint64)
-            index.add(keys, b.vectors.astype(np.float32), threads=threads)
+            index.add(keys, np.ascontiguousarray(b.vectors, dtype=np.float32),
+                      threads=threads)  # cosine: usearch normalises
             recs.append(b.recording)
             starts.append(b.starts)
             n += len(b.starts)
@@ -85,7 +86,7 @@ class VectorIndex:
 
 
 def cached_index(root: Path, entries: Sequence[Entry], ndim: int,
-                 chunk_rows: int = 65536, echo=print) -> VectorIndex:
+                 chunk_rows: int = 8192, echo=print) -> VectorIndex:
     """The store's index for these entries: loaded when cached, else built and saved."""
     Index = _usearch()
     key = index_key(entries, "f16")

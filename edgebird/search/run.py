@@ -46,9 +46,11 @@ class SearchSettings:
                                 "range) when the query file is in the store"))
     precision: str = field(default="float32", metadata=opt(
         "--precision", choices=PRECISIONS,
-        help="vectors held as float32, or float16 (half the memory; scores within ~1e-3)"))
-    chunk_rows: int = field(default=65536, metadata=opt(
-        "--chunk-rows", help="windows scored per matrix product (bounds the memory)"))
+        help="score against the stored float32 vectors, or against float16 unit vectors "
+             "(what an in-memory copy holds at half the size; scores within ~1e-3)"))
+    chunk_rows: int = field(default=8192, metadata=opt(
+        "--chunk-rows", help="windows per matrix product and per top-k update (with the "
+                             "largest recording, what bounds the memory)"))
     index: bool = field(default=False, metadata=opt(
         "--index", help="use an approximate index (usearch, cached in STORE/search-index/) "
                         "instead of scanning every window; needs edgebird[search]"))
@@ -168,7 +170,7 @@ def search(store: str | os.PathLike, queries: Sequence[Query],
         windows = len(index)
     else:
         exact_search(vector, entry_blocks(chosen, settings.chunk_rows, settings.precision,
-                                          exclude), top)
+                                          exclude), top, settings.chunk_rows)
         windows = sum(int(e.meta.get("n_windows", 0)) for e in chosen)
     hits = []
     for rank, (r, start, score) in enumerate(top.hits(), start=1):
@@ -197,18 +199,25 @@ def write_table(hits: Sequence[Hit], dest: str | os.PathLike) -> Path:
 
 
 def write_clips(hits: Sequence[Hit], out: str | os.PathLike, seg_length: float = 3.0,
-                folder: str = "") -> list[Path]:
+                folder: str = "") -> tuple[list[Path], list[tuple[str, str]]]:
     """Each hit as a 48 kHz WAV with context (``segments``' clip cutting and names, the score
-    in place of the confidence) in ``out/folder``."""
+    in place of the confidence) in ``out/folder``. Returns the clips written and the
+    recordings that could not be cut (moved or deleted since ``embed``), with the reason."""
+    from edgebird.audio import AudioError
     from edgebird.pipeline.segments import extract_file
 
     per_file: dict[str, list[Detection]] = defaultdict(list)
     for h in hits:
         per_file[h.file].append(Detection(h.file, h.start, h.end, folder or "clip", h.score))
-    written = []
+    written, failed = [], []
     for f in sorted(per_file):
-        written += extract_file(Path(f), per_file[f], Path(out), seg_length, folder=folder)
-    return written
+        try:
+            written += extract_file(Path(f), per_file[f], Path(out), seg_length, folder=folder)
+        except AudioError as exc:
+            failed.append((f, str(exc)))
+        except OSError as exc:
+            failed.append((f, f"cannot cut clips ({exc.strerror or exc})"))
+    return written, failed
 
 
 def training_folder(label: str, negative: bool = False) -> str:
