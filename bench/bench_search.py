@@ -175,9 +175,9 @@ def render(info: dict, rows: list[dict], runs: int, quick: bool) -> str:
                             extra={"usearch": h.version_of("usearch")}), "",
              f"Stores of generated 1,024-value vectors (clustered: {CENTRES} centres plus "
              f"noise), written as real stores ({PER_ENTRY:,} windows per entry); top-{K}. "
-             "Exact: the store listed and every entry streamed, scored one entry "
-             "at a time (chunks of 8,192 rows) (what `edgebird search` runs, without embedding the "
-             f"query), median of {runs} queries after a warm-up (store in the page cache). "
+             "Exact: the store listed and every entry streamed and scored (pieces "
+             "and top-k updates of 8,192 rows; what `edgebird search` runs, without embedding "
+             f"the query), median of {runs} queries after a warm-up (store in the page cache). "
              "Index: usearch HNSW (f16, cosine), built once; recall@10 against the exact "
              "search over 10 queries. Peak RSS: the measuring process's VmHWM (fresh "
              "process per case; Python, numpy and the imports are about 60 MB of it).", "",
@@ -188,11 +188,15 @@ def render(info: dict, rows: list[dict], runs: int, quick: bool) -> str:
              "| in memory float16: load, held, query | index build | index load | index query "
              "| index recall@10 | peak RSS (build) |",
              "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
+    built = [r for r in rows if r.get("index")]
+    rate = (statistics.median(r["n"] / r["index"]["build"] for r in built) if built else 0)
     for r in rows:
         ix = r.get("index")
         idx = (f"{ix['build']:.1f} s ({r['n'] / ix['build']:,.0f}/s) | {ix['load']:.2f} s | "
                f"{1e3 * statistics.median(ix['times']):.2f} ms | {ix['recall']:.3f} | "
-               f"{ix['rss'] / h.MB:.0f} MB" if ix else "not built (see above) | | | |")
+               f"{ix['rss'] / h.MB:.0f} MB" if ix else
+               f"not built (over `--index-max`: at the rate above, about "
+               f"{r['n'] / rate / 60:.0f} min) | | | |")
         lines.append(
             f"| {r['n']:,} | {r['disk'] / 1e9:.2f} GB "
             f"| {statistics.median(r['float32']['times']):.3f} s "
@@ -211,7 +215,8 @@ def render(info: dict, rows: list[dict], runs: int, quick: bool) -> str:
               "numpy has no float16 BLAS); it halves what a store held in memory takes "
               "(`StoreMatrix`).",
               f"- Exact query time grows linearly: {statistics.median(big['float32']['times']):.1f}"
-              f" s for {big['n']:,} windows, most of it reading and normalising the entries.",
+              f" s for {big['n']:,} windows, most of it reading the entries (`np.load` of "
+              "each part from the page cache).",
               "- The index answers in milliseconds once built; its build is the cost (paid "
               "once per store content, cached in STORE/search-index/)."]
     return "\n".join(lines)

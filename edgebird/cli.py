@@ -115,11 +115,13 @@ def cmd_segments(args) -> int:
 
 
 def cmd_search(args) -> int:
+    from edgebird.pipeline.segments import SegmentSettings
     from edgebird.search import SearchSettings, search, write_clips, write_table
     from edgebird.search.query import QueryError, parse_query
     from edgebird.search.run import scores_summary, table_text, training_folder
 
     settings = settings_from_args(SearchSettings, args)
+    seg_length = settings_from_args(SegmentSettings, args).seg_length
     queries = [parse_query(q, args.start, args.end) for q in args.queries]
     if args.to_training and not args.label:
         raise ValueError("--to-training needs --label (the class the results are examples of)")
@@ -129,7 +131,8 @@ def cmd_search(args) -> int:
     if args.output and Path(args.output).is_dir():
         raise ValueError(f"-o {args.output} is a folder: give a file name for the table")
     try:
-        result = search(args.store, queries, settings)
+        result = search(args.store, queries, settings,
+                        echo=lambda m: print(m, file=sys.stderr))
     except QueryError as exc:
         print(f"edgebird search: query failed: {exc}", file=sys.stderr)
         return EXIT_SOME_FAILED
@@ -144,7 +147,7 @@ def cmd_search(args) -> int:
     for what, dest, sub in (("clips", args.clips, ""),
                             ("training clips", args.to_training, folder)):
         if dest:
-            written, problems = write_clips(result.hits, dest, args.seg_length, sub)
+            written, problems = write_clips(result.hits, dest, seg_length, sub)
             info.append(f"{what}: {len(written)} in {Path(dest) / sub}")
             failed += problems
     info += [f"not cut: {path}: {reason}" for path, reason in failed]
@@ -485,8 +488,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_options(p, SearchSettings)
     g = p.add_argument_group("clips")
     g.add_argument("--clips", metavar="DIR", help="also cut each result as a 48 kHz WAV in DIR")
-    g.add_argument("--seg-length", type=float, default=3.0,
-                   help="clip length in s, context added evenly around the window")
+    add_options(g, SegmentSettings, only=["seg_length"])
     g.add_argument("--to-training", metavar="DIR",
                    help="write the clips into a training folder: DIR/LABEL/ (or DIR/-LABEL/ "
                         "with --negative), as 'edgebird train' reads them")

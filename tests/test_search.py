@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import importlib.util
 import io
 import types
 from contextlib import redirect_stdout
@@ -231,6 +232,14 @@ def test_cli_end_to_end_with_a_clip_query(song_store, tmp_path, capsys):
     # the whole of a1 (its windows averaged) is nearest to the other file of the same song
     status, out = _cli("search", str(root / "store"), str(files["a1"]), "-k", "1")
     assert status == 0 and "a2.wav" in out.splitlines()[1], out
+    if importlib.util.find_spec("usearch"):  # the index gives the same answer here
+        status, out_ix = _cli("search", str(root / "store"), str(files["a1"]), "-k", "1",
+                              "--index")
+        def first(text: str) -> str:  # rank, file, start, end (the index's scores are f16)
+            return text.splitlines()[1].rsplit(",", 1)[0]
+
+        assert status == 0 and first(out_ix) == first(out), out_ix
+        assert list((root / "store" / "search-index").glob("*.usearch"))
 
     train = tmp_path / "train"
     for label, neg in (("Song A", False), ("Song A", True)):
