@@ -171,7 +171,7 @@ def search(store: str | os.PathLike, queries: Sequence[Query],
     else:
         exact_search(vector, entry_blocks(chosen, settings.chunk_rows, settings.precision,
                                           exclude), top, settings.chunk_rows)
-        windows = sum(int(e.meta.get("n_windows", 0)) for e in chosen)
+        windows = top.seen
     hits = []
     for rank, (r, start, score) in enumerate(top.hits(), start=1):
         e = chosen[r]

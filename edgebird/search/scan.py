@@ -144,6 +144,7 @@ class TopK:
         self.recording = np.zeros(0, dtype=np.int64)
         self.starts = np.zeros(0, dtype=np.float64)
         self.scores = np.zeros(0, dtype=np.float32)
+        self.seen = 0  # windows offered
 
     def bar(self) -> float:
         """The score a new window must reach to be considered."""
@@ -153,6 +154,7 @@ class TopK:
         return floor
 
     def offer(self, recording: np.ndarray, starts: np.ndarray, scores: np.ndarray) -> None:
+        self.seen += len(scores)
         keep = scores >= self.bar()
         if not keep.any():
             return
