@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+from pathlib import Path
 
 from edgebird import __version__
 from edgebird.options import ArgumentParser, add_options, option_values, settings_from_args
@@ -153,6 +154,46 @@ def cmd_evaluate(args) -> int:
         print(f"thresholds: {settings.write_thresholds}"
               + (f" (target not reached, left out: {', '.join(left)})" if left else ""))
     return EXIT_SOME_FAILED if ev.failed or analysis_failed else EXIT_OK
+
+def cmd_search(args) -> int:
+    from edgebird.pipeline.segments import SegmentSettings
+    from edgebird.search import SearchSettings, search, write_clips, write_table
+    from edgebird.search.query import QueryError, parse_query
+    from edgebird.search.run import scores_summary, table_text, training_folder
+
+    settings = settings_from_args(SearchSettings, args)
+    seg_length = settings_from_args(SegmentSettings, args).seg_length
+    queries = [parse_query(q, args.start, args.end) for q in args.queries]
+    if args.to_training and not args.label:
+        raise ValueError("--to-training needs --label (the class the results are examples of)")
+    if args.label and not args.to_training:
+        raise ValueError("--label goes with --to-training DIR")
+    folder = training_folder(args.label, args.negative) if args.to_training else ""
+    if args.output and Path(args.output).is_dir():
+        raise ValueError(f"-o {args.output} is a folder: give a file name for the table")
+    try:
+        result = search(args.store, queries, settings,
+                        echo=lambda m: print(m, file=sys.stderr))
+    except QueryError as exc:
+        print(f"edgebird search: query failed: {exc}", file=sys.stderr)
+        return EXIT_SOME_FAILED
+    if args.output:
+        write_table(result.hits, args.output)
+    else:
+        sys.stdout.write(table_text(result.hits))
+    info = [result.text(), scores_summary(result.hits)]
+    if args.output:
+        info.append(f"table: {args.output}")
+    failed = []
+    for what, dest, sub in (("clips", args.clips, ""),
+                            ("training clips", args.to_training, folder)):
+        if dest:
+            written, problems = write_clips(result.hits, dest, seg_length, sub)
+            info.append(f"{what}: {len(written)} in {Path(dest) / sub}")
+            failed += problems
+    info += [f"not cut: {path}: {reason}" for path, reason in failed]
+    print("\n".join(info), file=sys.stderr if not args.output else sys.stdout)
+    return EXIT_SOME_FAILED if failed else EXIT_OK
 
 
 def cmd_gui(args) -> int:
@@ -355,6 +396,7 @@ def build_parser() -> argparse.ArgumentParser:
     from edgebird.deploy import DEFAULT_STATION
     from edgebird.pipeline.analyze import AnalyzeSettings
     from edgebird.pipeline.segments import SegmentSettings
+    from edgebird.search.run import SearchSettings
     from edgebird.species import SORTS, Location
     from edgebird.training.classifier import DEFAULT_MODEL_NAME, SAVE_MODES
     from edgebird.training.train import TrainSettings
@@ -492,6 +534,34 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--station", default=DEFAULT_STATION,
                    help="station name in tables and health")
     p.set_defaults(func=cmd_deploy)
+
+    p = sub.add_parser(
+        "search", help="query by example: the store's windows most similar to a clip",
+        description="Embed the query (clips, or ranges of recordings: rec.wav:12.5-15.5) "
+                    "with the store's model and settings, average it, and list the store's "
+                    "most similar 3-s windows (cosine) as rank,file,start,end,score. Exact "
+                    "by default; --index uses an approximate index. Exit status 2 for bad "
+                    "options or store, 1 when a query file cannot be read.")
+    p.add_argument("store", metavar="STORE", help="embedding store made by 'edgebird embed'")
+    p.add_argument("queries", nargs="+", metavar="QUERY",
+                   help="audio file, or FILE:START-END in seconds; several are averaged")
+    p.add_argument("--start", type=float, default=None,
+                   help="range start (s) for queries given without one")
+    p.add_argument("--end", type=float, default=None,
+                   help="range end (s) for queries given without one")
+    p.add_argument("-o", "--output", help="write the table to this CSV file (default: "
+                                          "standard output)")
+    add_options(p, SearchSettings)
+    g = p.add_argument_group("clips")
+    g.add_argument("--clips", metavar="DIR", help="also cut each result as a 48 kHz WAV in DIR")
+    add_options(g, SegmentSettings, only=["seg_length"])
+    g.add_argument("--to-training", metavar="DIR",
+                   help="write the clips into a training folder: DIR/LABEL/ (or DIR/-LABEL/ "
+                        "with --negative), as 'edgebird train' reads them")
+    g.add_argument("--label", help="the class of --to-training")
+    g.add_argument("--negative", action="store_true",
+                   help="the results are hard negatives of LABEL (DIR/-LABEL/)")
+    p.set_defaults(func=cmd_search)
 
     p = sub.add_parser("gui", help="open the desktop interface in a browser (Gradio)",
                        description="Single file, batch, train, segments and review tabs over "

@@ -28,12 +28,14 @@ from edgebird.options import (
 from edgebird.pipeline.analyze import AnalyzeSettings
 from edgebird.pipeline.engine import EngineSettings
 from edgebird.pipeline.segments import SegmentSettings
+from edgebird.search.run import SearchSettings
 from edgebird.species import Location
 from edgebird.training.train import TrainSettings
 
 ROOT = Path(__file__).resolve().parents[1]
 SETTINGS = (AudioSettings, EngineSettings, AnalyzeSettings, SegmentSettings, TrainSettings,
-            CurveSettings, DataOptions, PseudoSettings, Location, EvaluateSettings)
+            CurveSettings, DataOptions, PseudoSettings, Location, EvaluateSettings,
+            SearchSettings)
 
 
 @dataclasses.dataclass(frozen=True)

@@ -208,10 +208,11 @@ def _folder_name(label: str) -> str:
 
 
 def extract_file(audio: Path, detections: list[Detection], out: Path,
-                 seg_length: float = 3.0) -> list[Path]:
+                 seg_length: float = 3.0, folder: str | None = None) -> list[Path]:
     """Cut one recording's clips (a pure function of its inputs: the unit to map in
     parallel). Each clip is written to a temporary file and renamed, so none is half there.
-    Raises AudioError for an unreadable recording."""
+    Clips go into ``out/<species>/``, or ``out/folder`` when given (``search``'s training
+    folders). Raises AudioError for an unreadable recording."""
     info = probe(audio)
     settings = AudioSettings()
     rate = settings.sample_rate
@@ -224,12 +225,12 @@ def extract_file(audio: Path, detections: list[Detection], out: Path,
         if hi <= lo:
             continue
         clip = np.concatenate([x for _, x in read_blocks(info, settings, lo, hi)])
-        folder = out / _folder_name(d.label)
-        folder.mkdir(parents=True, exist_ok=True)
+        where = out / (_folder_name(d.label) if folder is None else folder)
+        where.mkdir(parents=True, exist_ok=True)
         name = f"{d.confidence:.3f}_{n}_{audio.stem}_{d.start:.2f}s_{d.end:.2f}s.wav"
-        with atomic_path(folder / name) as tmp:
+        with atomic_path(where / name) as tmp:
             sf.write(tmp, clip, rate, subtype="PCM_16", format="WAV")
-        written.append(folder / name)
+        written.append(where / name)
     return written
 
 
