@@ -85,6 +85,7 @@ OFFENDERS = {
     "Dask": ("training/_offender.py", "import distributed\n"),
     "TensorFlow": ("pipeline/_offender2.py", "import tensorflow as tf\n"),
     "Gradio": ("training/_offender2.py", "import gradio\n"),
+    "usearch": ("pipeline/_offender3.py", "import usearch\n"),
 }
 
 
