@@ -110,6 +110,9 @@ def cmd_segments(args) -> int:
 
     settings = settings_from_args(SegmentSettings, args)
     summary = extract_segments(args.input, args.results or args.input, args.output, settings)
+    if not summary.tables:  # nothing to cut from: a mistake, not a success
+        print(f"edgebird segments: {summary.text()}", file=sys.stderr)
+        return EXIT_SOME_FAILED
     print(summary.text())
     return EXIT_SOME_FAILED if summary.failed else EXIT_OK
 

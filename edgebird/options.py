@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import difflib
 import types
 import typing
 from collections.abc import Callable, Iterable, Mapping
@@ -206,9 +207,41 @@ class DefaultsHelpFormatter(argparse.HelpFormatter):
 
 
 class ArgumentParser(argparse.ArgumentParser):
-    """argparse's parser with ``DefaultsHelpFormatter``; its subcommands' parsers are of this
-    class too (argparse makes them of the parent's class), so every ``--help`` shows them."""
+    """argparse's parser with ``DefaultsHelpFormatter`` and no prefix matching; its
+    subcommands' parsers are of this class too (argparse makes them of the parent's class),
+    so every ``--help`` shows the defaults and every command refuses abbreviations.
+
+    Prefix matching is off because it silently turns a typo into another option (``--fold 3``
+    became ``--folds 3``); an unknown option is refused with the close names instead."""
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         kwargs.setdefault("formatter_class", DefaultsHelpFormatter)
+        kwargs.setdefault("allow_abbrev", False)
         super().__init__(*args, **kwargs)
+
+    def parse_args(self, args: Any = None, namespace: Any = None) -> argparse.Namespace:
+        parsed, extras = self.parse_known_args(args, namespace)
+        if extras:
+            parser = self._command_parser(parsed)
+            unknown = [a for a in extras if a.startswith("-") and len(a) > 1]
+            if unknown:
+                parser.error(parser.unknown_option_message(unknown[0]))
+            parser.error(f"unrecognized arguments: {' '.join(extras)}")
+        return parsed
+
+    def _command_parser(self, parsed: argparse.Namespace) -> ArgumentParser:
+        """The (sub)command parser that was chosen, so its options are the ones suggested
+        and its name is in the error."""
+        for action in self._actions:
+            if isinstance(action, argparse._SubParsersAction):
+                chosen = action.choices.get(getattr(parsed, action.dest, None) or "")
+                if isinstance(chosen, ArgumentParser):
+                    return chosen._command_parser(parsed)
+        return self
+
+    def unknown_option_message(self, arg: str) -> str:
+        name = arg.split("=", 1)[0]
+        known = [s for a in self._actions for s in a.option_strings if s.startswith("--")]
+        close = difflib.get_close_matches(name, known, n=3, cutoff=0.6)
+        hint = f" (did you mean {' or '.join(close)}?)" if close else ""
+        return f"unknown option {name}{hint}"

@@ -90,14 +90,28 @@ class SegmentsSummary:
     selected: int = 0
     written: list[Path] = field(default_factory=list)
     failed: list[tuple[str, str]] = field(default_factory=list)
+    searched: Path | None = None  # where the tables were looked for
 
     def text(self) -> str:
+        if not self.tables:
+            return no_tables_hint(self.searched)
         lines = [f"tables read: {self.tables}; detections in range: {self.detections}; "
                  f"selected: {self.selected}; clips written: {len(self.written)}"]
         if self.failed:
             lines.append("problems (see error_log.txt):")
             lines += [f"  {p}: {r}" for p, r in self.failed]
         return "\n".join(lines)
+
+
+def no_tables_hint(searched: Path | None) -> str:
+    """Why nothing was cut and what would be: "clips written: 0" alone leaves a user guessing
+    whether the folder, the tables or the thresholds were wrong."""
+    where = f" in {searched}" if searched else ""
+    return (f"no result tables found{where} (searched it and its subfolders). segments cuts "
+            f"clips from the tables `edgebird analyze` writes: per-file tables "
+            f"(*{MARK}selection.table.txt, *{MARK}results.csv, ...) or a combined table "
+            f"({', '.join(COMBINED_NAMES)}). Give their folder with --results, or run "
+            f"`edgebird analyze` first.")
 
 
 def find_tables(results: Path) -> tuple[list[Path], bool]:
@@ -242,7 +256,7 @@ def extract_segments(audio_dir: str | os.PathLike | None, results: str | os.Path
     out = Path(out)
     results = Path(results)
     log = ErrorLog(out / "error_log.txt", echo)
-    summary = SegmentsSummary()
+    summary = SegmentsSummary(searched=results)
     tables, _ = find_tables(results)
     summary.tables = len(tables)
     index = _AudioIndex(Path(audio_dir) if audio_dir else None)
