@@ -255,11 +255,24 @@ def cmd_train(args) -> int:
 
 
 def cmd_inspect(args) -> int:
-    from edgebird.training.model_export import format_inspection, inspect_model
+    from pathlib import Path
+
+    from edgebird.training.model_export import (
+        format_folder,
+        format_inspection,
+        inspect_folder,
+        inspect_model,
+    )
 
     status = EXIT_OK
     for path in args.models:
         try:
+            if Path(path).is_dir():  # a training output: name its models
+                found = inspect_folder(path)
+                print(format_folder(path, found))
+                status = max(status, EXIT_SOME_FAILED if any(isinstance(i, str)
+                                                             for _, i in found) else EXIT_OK)
+                continue
             print(format_inspection(inspect_model(path)))
         except ValueError as exc:
             print(f"edgebird inspect: {exc}", file=sys.stderr)
@@ -519,7 +532,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_species)
 
     p = sub.add_parser("inspect", help="describe a .tflite model (kind, shapes, classes)")
-    p.add_argument("models", nargs="+", metavar="MODEL")
+    p.add_argument("models", nargs="+", metavar="MODEL",
+                   help="a .tflite file, or a folder (a training output): lists its models")
     p.set_defaults(func=cmd_inspect)
 
     p = sub.add_parser(

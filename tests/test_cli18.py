@@ -55,3 +55,48 @@ def test_segments_without_tables_says_where_it_looked_and_fails(tmp_path, capsys
     assert f"no result tables found in {tmp_path / 'audio'}" in err
     assert "edgebird analyze" in err and "BirdNET_SelectionTable.txt" in err
     assert "clips written" not in captured.out + captured.err
+
+
+def _head(folder, name, classes=("A_a", "B_b")):
+    import numpy as np
+
+    from edgebird.backbones.birdnet import graph as tflite_graph
+
+    folder.mkdir(parents=True, exist_ok=True)
+    model = folder / f"{name}.tflite"
+    model.write_bytes(tflite_graph.dense_head_model(
+        [(np.zeros((1024, len(classes)), np.float32), np.zeros(len(classes), np.float32),
+          False)]))
+    (folder / f"{name}_Labels.txt").write_text("".join(f"{c}\n" for c in classes))
+    return model
+
+
+def test_inspect_a_folder_lists_its_models(tmp_path, capsys):
+    out = tmp_path / "out"
+    _head(out, "M_head")
+    _head(out, "M_fold1")
+    (out / "broken.tflite").write_bytes(b"not a model")
+    assert main(["inspect", str(out)]) == 1  # one file in it is unusable
+    text = capsys.readouterr().out
+    assert f"{out}: 3 model(s)" in text and "no such file" not in text
+    line = next(ln for ln in text.splitlines() if "M_head.tflite" in ln)
+    assert "head only" in line and "2 classes" in line
+    assert "broken.tflite" in text and "unusable" in text and "classes: A_a, B_b" in text
+    (out / "broken.tflite").unlink()
+    assert main(["inspect", str(out)]) == 0
+    assert main(["inspect", str(tmp_path)]) == 1
+    err = capsys.readouterr().err
+    assert f"no .tflite models in the folder {tmp_path} (there are some in {out})" in err
+
+
+def test_inspect_prints_every_param_whole(tmp_path, capsys):
+    model = _head(tmp_path, "M")
+    params = {f"setting {i}": "x" * 40 for i in range(15)}
+    params["last setting"] = "sigmoid(clip(logit + (S-1)*10, -20, 20))"
+    (tmp_path / "M_Params.csv").write_text(
+        ",".join(params) + "\n" + ",".join(f'"{v}"' for v in params.values()) + "\n")
+    assert main(["inspect", str(model)]) == 0
+    text = capsys.readouterr().out
+    assert "  params:\n" in text
+    for k, v in params.items():
+        assert f"    {k}: {v}\n" in text + "\n", k

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import csv
 import io
-import json
 from dataclasses import asdict
 from pathlib import Path
 
@@ -189,7 +188,54 @@ def format_inspection(info: dict) -> str:
             lines.append(f"    {c}" + (f"  (threshold {t:.2f})" if t is not None else ""))
         if len(classes) > 50:
             lines.append(f"    ... and {len(classes) - 50} more")
-    if "params" in info:
-        lines.append("  params: " + json.dumps(info["params"])[:400])
+    if info.get("params"):  # one per line: a cut JSON line hid the later settings
+        lines.append("  params:")
+        lines += [f"    {k}: {v}" for k, v in info["params"].items()]
     lines += [f"  warning: {w}" for w in info["warnings"]]
     return "\n".join(lines)
+
+
+def inspect_folder(folder: str | Path) -> list[tuple[Path, dict | str]]:
+    """``(file, info or the reason it is unusable)`` for every ``.tflite`` in ``folder``, so
+    ``inspect`` on a training output names its models instead of saying "no such file"."""
+    folder = Path(folder)
+    found: list[tuple[Path, dict | str]] = []
+    for path in sorted(folder.glob("*.tflite")):
+        try:
+            found.append((path, inspect_model(path)))
+        except ValueError as exc:
+            found.append((path, str(exc)))
+    if not found:
+        below = sorted({str(p.parent) for p in folder.glob("*/**/*.tflite")})[:5]
+        hint = f" (there are some in {', '.join(below)})" if below else ""
+        raise ValueError(f"no .tflite models in the folder {folder}{hint}")
+    return found
+
+
+def format_folder(folder: str | Path, found: list[tuple[Path, dict | str]]) -> str:
+    """One line per model: its file, kind and class count; the classes once when the models
+    share them (a training output's do). Inspect a file for the details."""
+    width = max(len(p.name) for p, _ in found)
+    lines = [f"{folder}: {len(found)} model(s); inspect one file for shapes, thresholds and "
+             "params"]
+    class_sets = {tuple(i.get("classes") or ()) for _, i in found if isinstance(i, dict)}
+    shared = len(class_sets) == 1
+    for path, info in found:
+        if isinstance(info, str):
+            lines.append(f"  {path.name:<{width}}  unusable: {info}")
+            continue
+        classes = info.get("classes") or []
+        if not classes:
+            what = "no labels file"
+        else:
+            what = f"{len(classes)} classes" + ("" if shared else f": {_some(classes)}")
+        use = "  <- analyze -c this" if info["kind"] in ("replace", "append") else ""
+        lines.append(f"  {path.name:<{width}}  {info['description']}; {what}{use}")
+    if shared and class_sets != {()}:
+        lines.append(f"  classes: {_some(list(next(iter(class_sets))))}")
+    return "\n".join(lines)
+
+
+def _some(classes: list[str], n: int = 10) -> str:
+    more = f", ... ({len(classes)} in all)" if len(classes) > n else ""
+    return ", ".join(classes[:n]) + more
