@@ -100,3 +100,48 @@ def test_inspect_prints_every_param_whole(tmp_path, capsys):
     assert "  params:\n" in text
     for k, v in params.items():
         assert f"    {k}: {v}\n" in text + "\n", k
+
+
+def test_a_full_cache_hit_says_so_once_in_words(tmp_path, capsys):
+    from fakes import FakeModel, levels_file
+
+    from edgebird.pipeline.embed import embed_files
+    from edgebird.pipeline.engine import EngineSettings
+
+    for name in ("a", "b"):
+        levels_file(tmp_path / "in" / f"{name}.wav", [0.1, 0.0])
+    kw = {"engine": EngineSettings(workers=1), "model": FakeModel()}
+    first = embed_files([tmp_path / "in"], tmp_path / "st", progress=False, **kw)
+    assert "embedded: 12 s of audio (4 windows) in " in first.text()
+    capsys.readouterr()
+    again = embed_files([tmp_path / "in"], tmp_path / "st", progress=True, **kw)
+    captured = capsys.readouterr()
+    said = captured.out + captured.err
+    assert "0win" not in said
+    assert said.count("embedding: all 2 files already in the store") == 1
+    assert "0 windows" not in again.text() and "0x" not in again.text()
+    assert "files: 2 (0 embedded, 2 from the store, 0 failed)" in again.text()
+
+
+def test_durations_read_as_a_person_says_them_and_a_skipped_run_says_nothing_to_do(tmp_path):
+    from fakes import FakeModel, levels_file
+
+    from edgebird.pipeline.analyze import AnalyzeSettings, analyze_files
+    from edgebird.pipeline.batch import duration_text
+    from edgebird.pipeline.engine import EngineSettings
+
+    assert [duration_text(s) for s in (0.04, 2.54, 25.2, 250, 240, 4320)] == \
+        ["0.0 s", "2.5 s", "25 s", "4 min 10 s", "4 min", "1.2 h"]
+    levels_file(tmp_path / "in" / "a.wav", [0.1] * 9)
+
+    def run():
+        return analyze_files([tmp_path / "in"], tmp_path / "out", AnalyzeSettings(rtypes=("csv",)),
+                             engine=EngineSettings(workers=1), model=FakeModel(),
+                             progress=False, echo=lambda m: None)
+
+    text = run().text()
+    assert "analyzed: 27 s of audio (9 windows) in " in text and " h " not in text
+    text = run().text()
+    assert "nothing to analyze: 1 file(s) already done" in text
+    assert "realtime" not in text and "0 windows" not in text
+    assert "nothing to analyze" in (tmp_path / "out" / "analysis_summary.txt").read_text()

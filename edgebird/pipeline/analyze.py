@@ -436,7 +436,7 @@ class AnalyzeSummary(RunSummary):
             f"model: {self.model}",
             f"files: {self.files} ({self.analyzed} analyzed, {self.skipped} skipped as already "
             f"done, {len(self.failed)} failed)",
-            self.audio_line("analyzed"),
+            self.audio_line("analyzed") if self.windows else self.nothing_text(),
             f"detections: {sum(self.detections.values())} of {len(self.detections)} species "
             "(all result files of this output folder)",
         ]
@@ -447,6 +447,13 @@ class AnalyzeSummary(RunSummary):
         if self.combined:
             lines.append("combined: " + ", ".join(p.name for p in self.combined))
         return "\n".join(lines + failure_lines(self.failed))
+
+    def nothing_text(self) -> str:
+        """The audio line of a run that analyzed no window (not a 0x speed)."""
+        if self.skipped:
+            return (f"nothing to analyze: {self.skipped} file(s) already done "
+                    "(--no-skip-existing analyzes them again)")
+        return "nothing analyzed"
 
 
 @dataclass

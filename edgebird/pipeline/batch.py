@@ -77,10 +77,23 @@ class RunSummary:
     wall_seconds: float = 0.0
 
     def audio_line(self, verb: str) -> str:
-        """``audio <verb>: 0.166 h in 200 windows, 3.5 s (170x realtime)``."""
+        """``<verb>: 10 min of audio (200 windows) in 3.5 s (170x realtime)``; callers say
+        something else when no window ran (a 0x speed reads as a fault)."""
         speed = self.audio_seconds / self.wall_seconds if self.wall_seconds > 0 else 0.0
-        return (f"audio {verb}: {self.audio_seconds / 3600:.3f} h in {self.windows} windows, "
-                f"{self.wall_seconds:.1f} s ({speed:.0f}x realtime)")
+        return (f"{verb}: {duration_text(self.audio_seconds)} of audio ({self.windows} windows)"
+                f" in {duration_text(self.wall_seconds)} ({speed:.0f}x realtime)")
+
+
+def duration_text(seconds: float) -> str:
+    """A duration as a person reads it: ``2.5 s``, ``25 s``, ``4 min 10 s``, ``1.2 h``."""
+    if seconds < 10:
+        return f"{seconds:.1f} s"
+    if seconds < 60:
+        return f"{seconds:.0f} s"
+    if seconds < 3600:
+        minutes, rest = divmod(round(seconds), 60)
+        return f"{minutes} min {rest} s" if rest else f"{minutes} min"
+    return f"{seconds / 3600:.1f} h"
 
 
 def guarded(rel: str, path: str, work: Callable[[], FileOutcome]) -> FileOutcome:
@@ -215,7 +228,8 @@ class FileBatch:
             self.pool = eng.WorkerPool(self.model, self.audio, self.engine,
                                        min(self.n_workers, len(tasks)))
         pool = self.pool if len(tasks) > 1 else None  # one unit: run it right here
-        with tqdm(total=sum(self.weights.values()), unit="win", disable=not progress,
+        # No bar when nothing runs: an empty one printed "0win" at start and end.
+        with tqdm(total=sum(self.weights.values()), unit="win", disable=not progress or not tasks,
                   desc=self.desc, dynamic_ncols=True) as bar:
             for result in eng.run(tasks, self.model, self.audio, self.engine, pool):
                 if self.cancel is not None and self.cancel.is_set():

@@ -48,9 +48,16 @@ class EmbedSummary(RunSummary):
         lines = [
             f"files: {self.files} ({self.computed} embedded, {self.cached} from the store, "
             f"{len(self.failed)} failed)",
-            self.audio_line("embedded"),
         ]
+        if self.windows:  # else the line above says it all
+            lines.append(self.audio_line("embedded"))
         return "\n".join(lines + failure_lines(self.failed))
+
+    def all_cached_text(self) -> str | None:
+        """What the progress bar would have shown on a full cache hit, in words."""
+        if self.cached and not self.computed and not self.failed:
+            return f"embedding: all {self.cached} files already in the store"
+        return None
 
 
 def entry_meta(path: Path, rel: str, digest: str, info: AudioInfo, n_windows: int,
@@ -221,7 +228,8 @@ def embed_files(
     if audio.sample_rate != model.sample_rate or audio.segment_samples != model.segment_samples:
         raise ValueError("audio settings do not match the model's sample rate / window")
     out = Path(out)
-    log = ErrorLog(out / "error_log.txt", echo or (lambda msg: tqdm.write(msg)))
+    say = echo or (lambda msg: tqdm.write(msg))
+    log = ErrorLog(out / "error_log.txt", say)
     with output_errors(out, log):
         files, problems = find_audio_files(list(inputs))
         for path, reason in problems:
@@ -237,6 +245,8 @@ def embed_files(
             store.close()
     ledger.summary.failed = list(log.errors)
     ledger.summary.wall_seconds = time.perf_counter() - t0
+    if progress and not dask and ledger.summary.all_cached_text():
+        say(ledger.summary.all_cached_text())  # in place of the bar, which was not shown
     return ledger.summary
 
 
