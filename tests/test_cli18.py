@@ -145,3 +145,19 @@ def test_durations_read_as_a_person_says_them_and_a_skipped_run_says_nothing_to_
     assert "nothing to analyze: 1 file(s) already done" in text
     assert "realtime" not in text and "0 windows" not in text
     assert "nothing to analyze" in (tmp_path / "out" / "analysis_summary.txt").read_text()
+
+
+def test_the_demo_output_in_the_checkout_is_ignored_by_git():
+    import shutil
+    import subprocess
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[1]
+    if shutil.which("git") is None or not (root / ".git").exists():
+        pytest.skip("not a git checkout")
+    default = build_parser().parse_args(["demo"]).output
+    inside = [f"{default}/{p}" for p in ("store/meta.json", "embeddings.png",
+                                          "classifier/REPORT.md", "results/x.csv")]
+    r = subprocess.run(["git", "check-ignore", *inside], cwd=root, capture_output=True,
+                       text=True)
+    assert r.stdout.split() == inside
