@@ -8,7 +8,11 @@ Folder conventions are BirdNET-Analyzer's, so existing training sets work unchan
   windows are trained as all-zero targets, not as a class;
 - ``A,B`` is multi-label (both targets 1);
 - ``-Label`` holds hard negatives for ``Label`` (target 0 for that label, others unknown);
-  ``Label`` must exist.
+  ``Label`` must exist;
+- inside a class folder, ``Positive/`` and ``Negative/`` (any case; the layout the Review tab
+  and BirdNET-Analyzer's review write) hold reviewed clips: ``Positive/`` files are positives
+  of the class, ``Negative/`` files its hard negatives (as if they were in ``-Label/``), so a
+  reviewed segments folder trains as it is.
 
 Every problem a user can fix is found here, before embeddings or training start, and reported
 with what to do about it. Each file is its own recording (the cross-validation group) unless
@@ -31,6 +35,8 @@ from pathlib import Path
 from edgebird.audio import AUDIO_EXTENSIONS, find_audio_files
 
 NON_EVENT_NAMES = ("noise", "other", "background", "silence")
+#: Review verdict folders inside a class folder (compared casefolded).
+POSITIVE_FOLDER, NEGATIVE_FOLDER = "positive", "negative"
 
 
 class DatasetError(ValueError):
@@ -117,6 +123,14 @@ def _group(path: Path, pattern: re.Pattern | None) -> str:
     return str(path.resolve())
 
 
+def _review_verdict(relative: str) -> str:
+    """``positive`` / ``negative`` when a file (its name relative to its class folder) lies in
+    a review verdict folder right under the class folder (any case), else ''."""
+    parts = Path(relative).parts
+    first = parts[0].casefold() if len(parts) > 1 else ""
+    return first if first in (POSITIVE_FOLDER, NEGATIVE_FOLDER) else ""
+
+
 def scan_folder(root: str | os.PathLike, group_pattern: str | None = None) -> TrainingSet:
     """Read a folder of class folders (conventions in the module docstring)."""
     root = Path(root)
@@ -135,6 +149,7 @@ def scan_folder(root: str | os.PathLike, group_pattern: str | None = None) -> Tr
     folder_of: dict[str, str] = {}
     per_folder: list[tuple[Path, frozenset[str], frozenset[str]]] = []
     negatives_wanted: set[str] = set()
+    notes: list[str] = []
     for d in subdirs:
         refuse_control_characters(d.name, f"folder {str(d)!r}")
         name = d.name.strip()
@@ -174,10 +189,22 @@ def scan_folder(root: str | os.PathLike, group_pattern: str | None = None) -> Tr
             raise DatasetError(
                 f"folder '{d.name}' holds no audio files (WAV, FLAC, OGG, MP3): add clips or "
                 "remove the folder")
-        for path, _ in found:
-            files.append(LabelledFile(path, pos, neg, _group(path, pattern)))
+        reviewed = Counter()
+        for path, relative in found:
+            verdict = _review_verdict(relative) if pos else ""
+            reviewed[verdict] += 1
+            if verdict == NEGATIVE_FOLDER:
+                files.append(LabelledFile(path, frozenset(), pos, _group(path, pattern)))
+            else:
+                files.append(LabelledFile(path, pos, neg, _group(path, pattern)))
+        for verdict, meaning in ((POSITIVE_FOLDER, "positives"),
+                                 (NEGATIVE_FOLDER, "hard negatives")):
+            if reviewed[verdict]:
+                notes.append(f"'{d.name}/{verdict.capitalize()}/': {reviewed[verdict]} "
+                             f"reviewed file(s) trained as {meaning} of "
+                             f"{', '.join(repr(p) for p in sorted(pos))}")
     classes = sorted(positives.values())
-    ts = TrainingSet(classes, files, str(root))
+    ts = TrainingSet(classes, files, str(root), notes)
     check(ts)
     return ts
 

@@ -1,0 +1,70 @@
+"""Issue 21: reviewed clips, stale model files, folder names as ecologists write them, plots."""
+
+from __future__ import annotations
+
+import numpy as np
+import soundfile as sf
+
+from edgebird.synth import SR, clip
+from edgebird.training.dataset import scan_folder
+
+WHISTLER, TRILLER = "Synthetic whistler_Whistler", "Synthetic triller_Triller"
+
+
+def song(path, label, seed=0, seconds=3.5):
+    """A generated clip of ``label`` (None: noise) at ``path``."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    sf.write(path, clip(label, np.random.default_rng(seed), seconds), SR, subtype="PCM_16")
+    return path
+
+
+# -- item 7: reviewed clips ---------------------------------------------------------------------
+def reviewed_layout(root):
+    """A reviewed segments folder: Positive/ and Negative/ verdicts, plus unreviewed clips."""
+    song(root / WHISTLER / "Positive" / "w1.wav", WHISTLER, 1)
+    song(root / WHISTLER / "positive" / "deeper" / "w2.wav", WHISTLER, 2)
+    song(root / WHISTLER / "w3.wav", WHISTLER, 3)
+    song(root / WHISTLER / "NEGATIVE" / "fp1.wav", TRILLER, 4)
+    song(root / WHISTLER / "Negative" / "fp2.wav", None, 5)
+    song(root / TRILLER / "t1.wav", TRILLER, 6)
+    song(root / TRILLER / "Positive" / "t2.wav", TRILLER, 7)
+    song(root / "noise" / "n1.wav", None, 8)
+    return root
+
+
+def test_review_verdict_folders_train_as_positives_and_hard_negatives(tmp_path):
+    ts = scan_folder(reviewed_layout(tmp_path / "d"))
+    assert ts.classes == [TRILLER, WHISTLER]  # no class "Positive" / "Negative"
+    by = {f.path.name: f for f in ts.files}
+    for name in ("w1.wav", "w2.wav", "w3.wav"):
+        assert by[name].positives == {WHISTLER} and not by[name].negatives
+    for name in ("fp1.wav", "fp2.wav"):  # as if they were in "-Synthetic whistler_Whistler/"
+        assert by[name].negatives == {WHISTLER} and not by[name].positives
+        assert not by[name].is_background
+    assert by["t2.wav"].positives == {TRILLER}
+    counts = ts.counts()
+    assert counts[WHISTLER] == 3 and counts["-" + WHISTLER] == 2 and counts[TRILLER] == 2
+    text = ts.describe()
+    assert f"-{WHISTLER}: 2 files" in text
+    assert f"'{WHISTLER}/Negative/': 2 reviewed file(s) trained as hard negatives" in text
+    assert f"'{WHISTLER}/Positive/': 2 reviewed file(s) trained as positives" in text
+
+
+def test_reviewed_negatives_get_the_hard_negative_targets(tmp_path):
+    from fakes import FakeModel
+
+    from edgebird.audio import AudioSettings
+    from edgebird.pipeline.engine import EngineSettings
+    from edgebird.training.features import build_features
+
+    ts = scan_folder(reviewed_layout(tmp_path / "d"))
+    feats = build_features(ts, tmp_path / "store", AudioSettings(), FakeModel(),
+                           EngineSettings(workers=1), progress=False, echo=None)
+    for i, f in enumerate(feats.files):
+        name = f.rsplit("/", 1)[-1]
+        if name.startswith("fp"):
+            assert feats.kind[i] == "negative" and not feats.y[i].any()
+        elif name.startswith("w"):
+            assert feats.kind[i] == "positive"
+            assert feats.y[i].tolist() == [0.0, 1.0]
+    assert (feats.kind == "negative").sum() >= 2
