@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
+import pytest
 import soundfile as sf
 
 from edgebird.synth import SR, clip
@@ -68,3 +69,61 @@ def test_reviewed_negatives_get_the_hard_negative_targets(tmp_path):
             assert feats.kind[i] == "positive"
             assert feats.y[i].tolist() == [0.0, 1.0]
     assert (feats.kind == "negative").sum() >= 2
+
+
+# -- item 10: no stale model files ------------------------------------------------------------
+def _train(data, out, folds, store):
+    from edgebird.pipeline.engine import EngineSettings
+    from edgebird.training.classifier import train_from_data
+    from edgebird.training.train import TrainSettings
+
+    messages: list[str] = []
+    run = train_from_data(data, out, TrainSettings(head="logreg", folds=folds,
+                                                   holdout_species=0, synthetic_negatives=8),
+                          engine=EngineSettings(workers=1), store=store, progress=False,
+                          echo=messages.append)
+    return run, messages
+
+
+def test_a_new_model_replaces_the_earlier_set_whole(tmp_path, monkeypatch):
+    from edgebird.synth import write_dataset
+
+    write_dataset(tmp_path / "data", clips_per_class=5, seconds=3.5, seed=0)
+    out, store = tmp_path / "out", tmp_path / "store"
+    (out / "notes").mkdir(parents=True)
+    (out / "my notes.txt").write_text("mine")
+    (out / "notes" / "CustomClassifier_fold9.tflite").write_text("not in the set's folder")
+    first, messages = _train(tmp_path / "data", out, 5, store)
+    assert not any("replaced" in m for m in messages)
+    assert (out / "CustomClassifier_fold5.tflite").is_file()
+    assert all(p.parent == out and p.is_file() for p in first.files.values())
+    assert first.report == out / "REPORT.md" and first.report.is_file()
+    before = {p.name: p.read_bytes() for p in out.iterdir() if p.is_file()}
+
+    # a failed second training (here: the report) leaves the first set as it was
+    import edgebird.training.report as report
+
+    def broken(*args, **kwargs):
+        raise RuntimeError("disk full")
+
+    monkeypatch.setattr(report, "write_report", broken)
+    with pytest.raises(RuntimeError, match="disk full"):
+        _train(tmp_path / "data", out, 3, store)
+    monkeypatch.undo()
+    assert {p.name: p.read_bytes() for p in out.iterdir() if p.is_file()} == before
+    assert not [p for p in tmp_path.iterdir() if "edgebird-train" in p.name]  # no temp left
+
+    second, messages = _train(tmp_path / "data", out, 3, store)
+    names = {p.name for p in out.iterdir() if p.is_file()}
+    assert not {n for n in names if "_fold4" in n or "_fold5" in n}
+    assert "CustomClassifier_fold3.tflite" in names
+    assert (out / "my notes.txt").read_text() == "mine"
+    assert (out / "notes" / "CustomClassifier_fold9.tflite").is_file()
+    (said,) = [m for m in messages if "replaced the earlier model" in m]
+    assert "6 stale file(s) removed" in said  # fold4 and fold5: .tflite, labels, thresholds
+    import json
+
+    recorded = json.loads((out / "metrics.json").read_text())["models"]
+    assert all(v["file"].startswith(str(out)) and "edgebird-train" not in v["file"]
+               for v in recorded.values())
+    assert not [p for p in tmp_path.iterdir() if "edgebird-train" in p.name]

@@ -99,8 +99,11 @@ def _plots(result, out: Path) -> dict[str, Path]:
 
 def write_report(result, out: Path, name: str, model_files: dict[str, Path],
                  dataset_text: str, skipped: list[tuple[str, str]], sha256: dict[str, str],
-                 seconds: float) -> Path:
+                 seconds: float, shown_dir: Path | None = None) -> Path:
+    """Write the report into ``out``; ``shown_dir``: the folder the model files will be in
+    when the report is read (``out`` unless the set is written aside and moved there)."""
     out.mkdir(parents=True, exist_ok=True)
+    shown = out if shown_dir is None else Path(shown_dir)
     rows = metrics_table(result)
     buf = io.StringIO()
     w = csv.DictWriter(buf, fieldnames=["model", "split", "class"] + COLUMNS,
@@ -117,7 +120,8 @@ def write_report(result, out: Path, name: str, model_files: dict[str, Path],
         "held_out_species": result.holdout, "settings": result.settings.__dict__,
         "folds": [{"fold": f.fold, "best_epoch": f.best_epoch, **f.sizes}
                   for f in result.folds],
-        "models": {k: {"file": str(v), "sha256": sha256.get(k)} for k, v in model_files.items()},
+        "models": {k: {"file": str(v if shown_dir is None else shown / v.name),
+                        "sha256": sha256.get(k)} for k, v in model_files.items()},
     }
     atomic_write_bytes(out / "metrics.json",
                        json.dumps(payload, indent=1, default=float).encode())
