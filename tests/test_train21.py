@@ -117,6 +117,7 @@ def test_a_new_model_replaces_the_earlier_set_whole(tmp_path, monkeypatch):
     names = {p.name for p in out.iterdir() if p.is_file()}
     assert not {n for n in names if "_fold4" in n or "_fold5" in n}
     assert "CustomClassifier_fold3.tflite" in names
+    assert {"learning_curves.png", "confusion_matrix.png", "REPORT.md"} <= names
     assert (out / "my notes.txt").read_text() == "mine"
     assert (out / "notes" / "CustomClassifier_fold9.tflite").is_file()
     (said,) = [m for m in messages if "replaced the earlier model" in m]
@@ -165,3 +166,60 @@ def test_folder_label_rules():
     label, note = folder_label("my_whistle", species)
     assert label == "my_whistle" and "not a BirdNET species" in note
     assert folder_label("Junco_hyemalis", {}) [0] == "Junco_hyemalis"  # no BirdNET: kept
+
+
+# -- item 11: plots that show what they say -----------------------------------------------------
+def _fake_result(background: bool, history: dict):
+    from types import SimpleNamespace
+
+    classes = ["Junco hyemalis_Dark-eyed Junco", "Turdus merula_Eurasian Blackbird"]
+    y = np.array([[1, 0], [0, 1], [1, 0]] + ([[0, 0]] if background else []), dtype=float)
+    p = np.array([[0.9, 0.1], [0.2, 0.8], [0.1, 0.2]] + ([[0.7, 0.1]] if background else []))
+    fold = SimpleNamespace(fold=1, test_y=y, test_p=p, thresholds=np.array([0.5, 0.5]),
+                           history=history)
+    return SimpleNamespace(classes=classes, folds=[fold])
+
+
+def test_confusion_labels_are_full_and_the_background_row_only_when_it_has_windows():
+    from edgebird.training.report import (
+        BACKGROUND_ROW,
+        NONE_COLUMN,
+        confusion,
+        confusion_labels,
+        wrap_label,
+    )
+
+    rows, cols = confusion_labels(["A a_Aa", "B b_Bb"], background=False)
+    assert rows == ["A a_Aa", "B b_Bb"] and cols == ["A a_Aa", "B b_Bb", NONE_COLUMN]
+    assert confusion_labels(["A a_Aa"], background=True)[0] == ["A a_Aa", BACKGROUND_ROW]
+    assert wrap_label("Junco hyemalis_Dark-eyed Junco") == "Junco hyemalis\nDark-eyed Junco"
+    assert wrap_label("my whistle") == "my whistle"
+    m, rows, cols = confusion(_fake_result(False, {}))
+    assert m.shape == (2, 3) and rows[0] == "Junco hyemalis_Dark-eyed Junco"
+    assert m.tolist() == [[1, 0, 1], [0, 1, 0]]  # the third window fired nothing: "none"
+    m, rows, _ = confusion(_fake_result(True, {}))
+    assert m.shape == (3, 3) and rows[-1] == BACKGROUND_ROW and m[2].tolist() == [1, 0, 0]
+
+
+@pytest.mark.parametrize(("history", "title"), [
+    ({"loss": [1.0, 0.5], "val_loss": [1.1, 0.7]}, "dashed: inner validation"),
+    ({"loss": [1.0, 0.5]}, "training loss of each fold's model"),
+    ({}, "none (this head trains without epochs)"),
+])
+def test_learning_curves_title_says_what_is_drawn(tmp_path, history, title):
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from edgebird.training.report import _learning_curves, _plots
+
+    result = _fake_result(True, history)
+    fig, ax = plt.subplots()
+    _learning_curves(ax, result)
+    assert title in ax.get_title()
+    assert len(ax.lines) == len([k for k in ("loss", "val_loss") if k in history])
+    plt.close(fig)
+    files = _plots(result, tmp_path)
+    for path in files.values():
+        assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
