@@ -72,7 +72,11 @@ def train_from_data(
 ) -> TrainingRun:
     from edgebird.backbones.birdnet.model import BirdNET
     from edgebird.core.files import hash_file
-    from edgebird.training.model_export import export_classifier
+    from edgebird.training.model_export import (
+        export_classifier,
+        publish_model_set,
+        staged_model_set,
+    )
     from edgebird.training.report import write_report
 
     t0 = time.perf_counter()
@@ -102,9 +106,16 @@ def train_from_data(
     result = train_classifier(feats, settings, negatives, noise_eval, test, echo)
     counts = {c: int((feats.y[:, i] > 0.5).sum()) for i, c in enumerate(ts.classes)}
     counts["(background)"] = int((feats.kind == "background").sum())
-    files = export_classifier(result, out, name, audio, model.model_path, model.labels,
-                              save_mode, counts)
-    sha = {k: hash_file(p, "sha256") for k, p in files.items()}
-    report = write_report(result, out, name, files, ts.describe(), feats.skipped, sha,
-                          time.perf_counter() - t0)
-    return TrainingRun(result, files, report, ts)
+    # The whole set is written aside and replaces the earlier one only once complete, so no
+    # stale file (an earlier run's _fold5) outlives it and a failure leaves the old set whole.
+    with staged_model_set(out) as staging:
+        staged = export_classifier(result, staging, name, audio, model.model_path,
+                                   model.labels, save_mode, counts)
+        sha = {k: hash_file(p, "sha256") for k, p in staged.items()}
+        write_report(result, staging, name, staged, ts.describe(), feats.skipped, sha,
+                     time.perf_counter() - t0, shown_dir=out)
+        published = publish_model_set(staging, out, name)
+    if published.earlier:
+        echo(published.message(out, name))
+    files = {k: out / p.name for k, p in staged.items()}
+    return TrainingRun(result, files, out / "REPORT.md", ts)

