@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import csv
 import json
-import os
 from pathlib import Path
 
 import numpy as np
@@ -303,18 +302,15 @@ def test_evaluation_error_without_classes(tmp_path):
 
 
 # -- devbirds ----------------------------------------------------------------------------------
-DEVBIRDS = Path(os.environ.get("EDGEBIRD_DEVBIRDS", "/nonexistent"))
-
-
-@pytest.mark.skipif(not DEVBIRDS.is_dir(), reason="devbirds not available")
-def test_devbirds_birdnet(tmp_path):
+@pytest.mark.integration
+def test_devbirds_birdnet(tmp_path, devbirds):
     """BirdNET on two recordings of each of two species, annotated whole-file from the folder
     names: it finds each species somewhere (recall > 0) and the report says so."""
     from edgebird.audio import probe
 
     audio, rows = tmp_path / "audio", []
     for species in ("Junco_hyemalis", "Passer_domesticus"):
-        files = sorted(p for p in (DEVBIRDS / species).iterdir()
+        files = sorted(p for p in (devbirds / species).iterdir()
                        if p.suffix.lower() in (".mp3", ".wav", ".flac", ".ogg"))[:2]
         for f in files:
             link = audio / species / f.name
