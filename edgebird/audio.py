@@ -26,6 +26,7 @@ import numpy as np
 import soundfile as sf
 import soxr
 
+from edgebird.core import BIRDNET_FMAX_HZ
 from edgebird.core.quiet import captured_native_stderr, quiet_native_stderr
 from edgebird.options import opt
 
@@ -34,7 +35,7 @@ SEGMENT_SECONDS = 3.0
 SEGMENT_SAMPLES = int(SAMPLE_RATE * SEGMENT_SECONDS)
 #: BNA's bandpass defaults; with these no filter is applied (as in BNA).
 DEFAULT_FMIN = 0.0
-DEFAULT_FMAX = 15000.0
+DEFAULT_FMAX = BIRDNET_FMAX_HZ
 #: The decoding grid (see the module docstring). Whole seconds, so that source and target
 #: sample grids coincide at block edges for every common rate. Bounds memory for any length.
 BLOCK_SECONDS = 30

@@ -23,6 +23,7 @@ from functools import lru_cache
 import numpy as np
 
 from edgebird.backbones.base import EmbeddingModel, Embeddings
+from edgebird.core import BIRDNET_FMAX_HZ
 
 #: Bump whenever ``embed`` computes anything differently: it is part of the fingerprint, so
 #: stored embeddings of an older version are never mixed with new ones.
@@ -77,7 +78,7 @@ class HandcraftedFeatures(EmbeddingModel):
     n_mels: int = 64
     n_mfcc: int = 20
     fmin: float = 150.0
-    fmax: float = 15000.0
+    fmax: float = BIRDNET_FMAX_HZ
     n_fft: int = 2048
     hop_length: int = 512
     roll_percent: float = 0.85

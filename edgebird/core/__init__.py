@@ -7,3 +7,7 @@ numpy and the standard library only (the LiteRT interpreter is imported when a m
 loaded): ``edgebird deploy`` ships this package unchanged, and an import-linter contract keeps
 it from importing anything else of edgebird.
 """
+
+#: BirdNET V2.4's upper band limit (its spectrogram stops at 15 kHz): the default bandpass
+#: top, and the cap on every table's "High Freq" column. The one place the number is typed.
+BIRDNET_FMAX_HZ = 15000.0

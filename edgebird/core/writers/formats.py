@@ -17,6 +17,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
+from edgebird.core import BIRDNET_FMAX_HZ
 from edgebird.core.scores import DEFAULT_MIN_CONF, Detection
 from edgebird.core.writers import audacity, csv_table, kaleidoscope, r_table, raven
 
@@ -32,7 +33,7 @@ class TableContext:
     audio_path: str
     native_rate: int = 48000
     fmin: float = 0.0
-    fmax: float = 15000.0
+    fmax: float = BIRDNET_FMAX_HZ
     lat: float = -1
     lon: float = -1
     week: int = -1

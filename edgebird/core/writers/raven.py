@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
+from edgebird.core import BIRDNET_FMAX_HZ
 from edgebird.core.scores import Detection
 from edgebird.core.writers import bna_time, split_label
 
@@ -12,16 +13,17 @@ HEADER = ("Selection\tView\tChannel\tBegin Time (s)\tEnd Time (s)\tLow Freq (Hz)
 SUFFIX = ".BirdNET.selection.table.txt"
 
 
-def freq_band(native_rate: int, fmin: float = 0.0, fmax: float = 15000.0,
+def freq_band(native_rate: int, fmin: float = 0.0, fmax: float = BIRDNET_FMAX_HZ,
               speed: float = 1.0) -> tuple[int, int]:
     """Low/high frequency columns: the bandpass, capped by the file's Nyquist and 15 kHz."""
-    high = int(min(native_rate / 2, int(15000 / speed), int(fmax / speed)))
+    high = int(min(native_rate / 2, int(BIRDNET_FMAX_HZ / speed), int(fmax / speed)))
     low = max(0, int(fmin / speed))
     return low, high
 
 
 def render(detections: list[Detection], audio_path: str, native_rate: int,
-           fmin: float = 0.0, fmax: float = 15000.0, codes: Mapping[str, str] | None = None) -> str:
+           fmin: float = 0.0, fmax: float = BIRDNET_FMAX_HZ,
+           codes: Mapping[str, str] | None = None) -> str:
     """One row per detection, numbered from 1. A file without detections gets BNA's dummy
     ``nocall`` row (so combined tables still list the file)."""
     low, high = freq_band(native_rate, fmin, fmax)
