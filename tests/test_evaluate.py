@@ -327,3 +327,18 @@ def test_devbirds_birdnet(tmp_path, devbirds):
         assert float(result[species]["recall"]) > 0
         assert float(result[species]["precision"]) > 0.5
     assert float(result["(macro)"]["ap"]) > 0
+
+
+def test_label_map_same_scientific_name_other_common_name():
+    """Annotations from another list name the species differently (issue 20's loop found it:
+    devbirds' "Myrtle Warbler" is BirdNET's "Yellow-rumped Warbler"); the scientific name
+    decides, and a full label still wins over a half."""
+    from edgebird.evaluation.truth import LabelMap
+
+    labels = LabelMap(["Setophaga coronata_Myrtle Warbler", "Passer domesticus_House Sparrow",
+                       "Junco hyemalis_Dark-eyed Junco"])
+    myrtle = "Setophaga coronata_Myrtle Warbler"
+    assert labels("Setophaga coronata_Yellow-rumped Warbler") == myrtle
+    assert labels("Setophaga_coronata") == myrtle
+    assert labels("Passer domesticus_House Sparrow") == "Passer domesticus_House Sparrow"
+    assert labels("Setophaga townsendi_Townsend's Warbler") is None

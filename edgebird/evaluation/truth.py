@@ -115,13 +115,20 @@ class Truth:
 class LabelMap:
     """Which class a detection label is: the same label, or for ``Scientific_Common`` labels
     either half (annotations often name one of them), compared ignoring case, spacing and
-    underscores for spaces (``Passer_domesticus`` names ``Passer domesticus_House Sparrow``)."""
+    underscores for spaces (``Passer_domesticus`` names ``Passer domesticus_House Sparrow``).
+    Two ``Scientific_Common`` labels with one scientific name are one class whatever their
+    common names (an annotation's "Setophaga coronata_Myrtle Warbler" is BirdNET's "Setophaga
+    coronata_Yellow-rumped Warbler"): the scientific name is the identity, common names vary
+    by list and by subspecies group. Full labels always win over halves."""
 
     def __init__(self, classes: list[str]):
         self._norm: dict[str, str] = {}
         for c in classes:
             self._norm.setdefault(normalise_label(c), c)
             self._norm.setdefault(_loose(c), c)
+        for c in classes:  # after every full label, so a half never hides one
+            if "_" in c:
+                self._norm.setdefault(normalise_label(c.split("_", 1)[0]), c)
         self._cache: dict[str, str | None] = {}
 
     def _find(self, text: str) -> str | None:
