@@ -24,6 +24,7 @@ from edgebird.training.classifier import DEFAULT_MODEL_NAME, SAVE_MODES
 from edgebird.training.train import UPSAMPLING_MODES, TrainSettings
 
 from . import handlers as h
+from . import loop
 from .origin import SameOriginWrites
 from .texts import i18n
 
@@ -112,6 +113,10 @@ def build_app(session: h.Session) -> gr.Blocks:
                 _segments_tab(t)
             with gr.Tab(t("tab_review"), id="review"):
                 _review_tab(t)
+            with gr.Tab(t("tab_evaluate"), id="evaluate"):
+                loop.evaluate_tab(t, session, _errors)
+            with gr.Tab(t("tab_search"), id="search"):
+                loop.search_tab(t, _errors)
     app.i18n_obj = t.i18n
     return app
 

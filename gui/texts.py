@@ -104,6 +104,40 @@ ZH: dict[str, str] = {
 }
 
 
+#: The Evaluate and Search tabs (gui/loop.py).
+EN.update({
+    "tab_evaluate": "Evaluate", "tab_search": "Search",
+    "ev_results": "Result tables (folder or file)",
+    "ev_annotations": "Annotations (Raven table or file,begin,end,label CSV)",
+    "ev_audio": "Audio folder (optional: durations for false positives per hour)",
+    "ev_thresholds": "Thresholds file (optional, a model's _Thresholds.csv)",
+    "ev_target": "Target precision", "ev_run": "Evaluate",
+    "ev_pr": "Precision-recall", "ev_thr": "Precision and recall by threshold",
+    "ev_files": "Report, table and thresholds for the target precision",
+    "se_store": "Embedding store (made by 'edgebird embed')", "se_query": "Query clip",
+    "se_start": "From (s, optional)", "se_end": "To (s, optional)", "se_k": "Results",
+    "se_per": "At most per recording", "se_run": "Search", "se_hits": "Most similar windows "
+    "(select one to listen)", "se_clip": "Selected result",
+    "se_training": "Training folder to mark results into", "se_label": "Class (folder name)",
+    "se_marked": "Last clip written",
+})
+ZH.update({
+    "tab_evaluate": "评估", "tab_search": "搜索",
+    "ev_results": "结果表（文件夹或文件）",
+    "ev_annotations": "标注（Raven 表或 file,begin,end,label CSV）",
+    "ev_audio": "音频文件夹（可选：用于每小时误报数的时长）",
+    "ev_thresholds": "阈值文件（可选，模型的 _Thresholds.csv）",
+    "ev_target": "目标精确率", "ev_run": "评估",
+    "ev_pr": "精确率-召回率", "ev_thr": "各阈值下的精确率与召回率",
+    "ev_files": "报告、表格与达到目标精确率的阈值",
+    "se_store": "嵌入库（由 'edgebird embed' 生成）", "se_query": "查询片段",
+    "se_start": "起点（秒，可选）", "se_end": "终点（秒，可选）", "se_k": "结果数",
+    "se_per": "每个录音最多", "se_run": "搜索", "se_hits": "最相似的窗口（选中一行试听）",
+    "se_clip": "所选结果", "se_training": "标记结果写入的训练文件夹",
+    "se_label": "类别（文件夹名）", "se_marked": "最近写入的片段",
+})
+
+
 class Texts:
     """``t("key")`` gives a translatable label. Keys are prefixed (``eb_``) in Gradio's table so
     they never collide with Gradio's own translation keys (``status`` is one of them)."""
