@@ -170,3 +170,29 @@ def test_a_worker_killed_mid_run_loses_and_duplicates_nothing(tmp_path, make_aud
     rows = (out / "BirdNET_CombinedTable.csv").read_text().splitlines()[1:]
     assert len(rows) == len(set(rows))
     assert not [p for p in out.rglob("*") if p.name.endswith(".tmp")]
+
+
+def test_a_long_file_is_cut_into_chunks_across_workers(tmp_path, make_audio):
+    """Issue 22.5: on a cluster a long file's time chunks run as separate tasks (the local
+    engine's units, on its block grid), merged on the client: the tables equal the local
+    run's byte for byte, merged detections across chunk edges included."""
+    from edgebird.audio import AudioSettings
+    from edgebird.backbones import get_backbone
+    from edgebird.pipeline.analyze import _Batch, make_plan
+
+    long = make_audio("in/long.wav", seconds=150.0, sr=44100)
+    make_audio("in/short.wav", seconds=8.0)
+    engine = EngineSettings(chunk_windows=8)  # 50 windows, 5 blocks -> chunks of one block
+    settings = AnalyzeSettings(rtypes=("table", "csv", "audacity"), min_conf=0.01,
+                               merge_consecutive=3)
+    plan = make_plan(settings, AudioSettings(), get_backbone("birdnet"))
+    batch = _Batch(tmp_path / "x", plan, engine, get_backbone("birdnet"))
+    info, units, n_windows = batch.cluster_parts(long, 2)
+    assert len(units) >= 4 and n_windows == 50
+    assert batch.cluster_parts(tmp_path / "in" / "short.wav", 2) is None  # one chunk
+    local = analyze_files([tmp_path / "in"], tmp_path / "local", settings,
+                          engine=EngineSettings(workers=1), **QUIET)
+    remote = analyze_files([tmp_path / "in"], tmp_path / "dask", settings, engine=engine,
+                           dask="local:2", **QUIET)
+    assert remote.analyzed == local.analyzed == 2 and remote.windows == local.windows
+    assert tree(tmp_path / "dask") == tree(tmp_path / "local")

@@ -181,8 +181,16 @@ def connect(target: DaskTarget) -> Iterator:
 
 def map_files(target: DaskTarget, func: Callable[..., FileOutcome],
               files: Sequence[tuple[Path, str]], model, kwargs: dict, progress: bool = True,
-              desc: str = "processing") -> Iterator[FileOutcome]:
+              desc: str = "processing", split=None) -> Iterator[FileOutcome]:
     """Run ``func`` on every file on the cluster; yield each file's outcome as it lands.
+
+    With ``split`` (the command's ``FileBatch``, when it has a ``per_part`` function), a long
+    file is cut into the local engine's time chunks, one task each, so a 24-hour recording
+    keeps every worker busy instead of one: ``split.per_part`` runs on the workers and returns
+    each chunk's per-window detections (small), and the client merges them in chunk order
+    and writes the tables (``split.assemble``: what the local engine does when a file's last
+    unit lands, so the tables are the same byte for byte). A file the client cannot probe
+    goes as one task, whose function reports it.
 
     ``kwargs`` (the plan, the output folder, ...) and the model are sent to every worker
     once, not with every file. Workers get each path made absolute (they have other working
@@ -201,27 +209,91 @@ def map_files(target: DaskTarget, func: Callable[..., FileOutcome],
             client.wait_for_workers(1, timeout=60)
         client.register_plugin(ModelPlugin(model))
         [shared] = client.scatter([(model, kwargs)], broadcast=True, hash=False)
+        part_shared = None
+        n_workers = max(1, len(client.scheduler_info().get("workers", {})))
         run = uuid.uuid4().hex[:8]
-        futures, where = [], {}
+        futures, where, chunked = [], {}, {}
         # largest files first (higher priority runs first), so no worker is left with a long
         # file while the others idle at the end: the local engine's largest-units-first
         for i, (path, rel) in enumerate(files):
-            fut = client.submit(_run_shared, func, os.path.abspath(path), rel, shared,
-                                pure=False, key=f"edgebird-{run}-{i:06d}",
-                                priority=_size(path))
-            futures.append(fut)
-            where[fut.key] = (str(path), rel)
+            apath = os.path.abspath(path)
+            parts = _parts(split, apath, n_workers)
+            if parts is None:
+                fut = client.submit(_run_shared, func, apath, rel, shared,
+                                    pure=False, key=f"edgebird-{run}-{i:06d}",
+                                    priority=_size(path))
+                futures.append(fut)
+                where[fut.key] = (str(path), rel, None)
+                continue
+            if part_shared is None:
+                [part_shared] = client.scatter([(model, split.per_part_kwargs())],
+                                               broadcast=True, hash=False)
+            info, units, n_windows = parts
+            chunked[i] = _Chunked(apath, rel, info, n_windows, [None] * len(units))
+            for j, starts in enumerate(units):
+                fut = client.submit(_run_part, split.per_part, apath, starts, part_shared,
+                                    pure=False, key=f"edgebird-{run}-{i:06d}-{j:04d}",
+                                    priority=len(starts))
+                futures.append(fut)
+                where[fut.key] = (str(path), rel, (i, j))
         with tqdm(total=len(files), unit="file", disable=not progress, desc=desc,
                   dynamic_ncols=True) as bar:
             for fut in as_completed(futures):
-                path, rel = where[fut.key]
-                try:
-                    outcome = replace(fut.result(), path=path)
-                except Exception as exc:  # noqa: BLE001 - reported per file
-                    outcome = FileOutcome(rel, path, "failed",
-                                          f"failed on the cluster: {type(exc).__name__}: {exc}")
+                path, rel, part = where[fut.key]
+                if part is not None:
+                    outcome = _chunk_landed(chunked, part, fut, split, path)
+                    if outcome is None:  # the file still has chunks to come
+                        continue
+                else:
+                    try:
+                        outcome = replace(fut.result(), path=path)
+                    except Exception as exc:  # noqa: BLE001 - reported per file
+                        outcome = FileOutcome(rel, path, "failed", _failure(exc))
                 bar.update(1)
                 yield outcome
+
+
+@dataclass
+class _Chunked:
+    """A long file cut into chunks on the cluster: each chunk's detections as they land."""
+
+    path: str
+    rel: str
+    info: object
+    n_windows: int
+    parts: list
+    failed: str = ""
+
+
+def _failure(exc: BaseException) -> str:
+    return f"failed on the cluster: {type(exc).__name__}: {exc}"
+
+
+def _parts(split, path: str, workers: int):
+    if split is None:
+        return None
+    try:
+        return split.cluster_parts(Path(path), workers)
+    except Exception:  # noqa: BLE001 - the per-file task reports the file's problem
+        return None
+
+
+def _chunk_landed(chunked: dict, part: tuple[int, int], fut, split,
+                  path: str) -> FileOutcome | None:
+    """Book one chunk; the file's outcome once its last chunk is in (None before)."""
+    job = chunked[part[0]]
+    try:
+        job.parts[part[1]] = fut.result()
+    except Exception as exc:  # noqa: BLE001 - the whole file fails, with the reason
+        job.failed = job.failed or _failure(exc)
+        job.parts[part[1]] = []
+    if any(p is None for p in job.parts):
+        return None
+    del chunked[part[0]]
+    if job.failed:
+        return FileOutcome(job.rel, path, "failed", job.failed)
+    return replace(split.assemble(job.path, job.rel, job.info, job.n_windows, job.parts),
+                   path=path)
 
 
 def _size(path: Path) -> int:
@@ -229,6 +301,15 @@ def _size(path: Path) -> int:
         return os.path.getsize(path)
     except OSError:
         return 0
+
+
+def _run_part(func: Callable[..., list], path: str, starts, shared: tuple) -> list:
+    """What a worker runs for one chunk of a long file: ``func(path, starts, model=<loaded
+    copy>, **kwargs)``."""
+    model, kwargs = shared
+    tune_malloc()
+    with WORKER_MODELS.borrow(model) as loaded:
+        return func(path, starts, model=loaded, **kwargs)
 
 
 def _run_shared(func: Callable[..., FileOutcome], path: str, rel: str,

@@ -405,6 +405,17 @@ def analyze_file(path: str | os.PathLike, plan: Plan, model: EmbeddingModel,
     return FileResult(info, plan.finish(dets), n_windows)
 
 
+def analyze_part(path: str, starts: np.ndarray, plan: Plan, model: EmbeddingModel,
+                 batch_size: int = DEFAULT_BATCH_SIZE) -> list[Detection]:
+    """The per-window detections (before merging) of one time chunk of a file: what a
+    cluster worker runs for a chunk of a long file. ``assemble`` merges and writes them, so
+    the tables are the local run's byte for byte (any split gives the same windows)."""
+    info = probe(path)
+    [r] = list(eng.run_units([eng.Task(0, 0, info, starts)], model, plan.audio, batch_size,
+                             keep_logits=True))
+    return plan.detections(r.logits, r.starts / plan.audio.sample_rate, info.duration, path)
+
+
 def process_file(path: str | os.PathLike, rel: str, out: str | os.PathLike, plan: Plan,
                  model: EmbeddingModel, batch_size: int = DEFAULT_BATCH_SIZE,
                  stems: Mapping[str, str] | None = None) -> FileOutcome:
@@ -467,6 +478,7 @@ class _Batch(FileBatch):
 
     desc = "analyzing"
     per_file = staticmethod(process_file)
+    per_part = staticmethod(analyze_part)
 
     def __init__(self, out: Path, plan: Plan, engine: eng.EngineSettings,
                  model: EmbeddingModel, cancel: threading.Event | None = None,
@@ -479,6 +491,22 @@ class _Batch(FileBatch):
         plan = replace(self.plan, settings=replace(self.plan.settings, skip_existing=False))
         return {"out": os.path.abspath(self.out), "plan": plan,
                 "batch_size": self.engine.batch_size, "stems": self.stems}
+
+    def cluster_parts(self, path: Path, workers: int) -> tuple[AudioInfo, list, int] | None:
+        if self.audio.crop_mode == "smart":  # the crop looks at the whole file
+            return None
+        info = probe(path)
+        units, n_windows = eng.plan_units(info, self.audio, self.engine.chunk_windows, workers)
+        return (info, units, n_windows) if len(units) > 1 else None
+
+    def per_part_kwargs(self) -> dict:
+        return {"plan": self.plan, "batch_size": self.engine.batch_size}
+
+    def assemble(self, path: str, rel: str, info: AudioInfo, n_windows: int,
+                 parts: list[list]) -> FileOutcome:
+        detections = self.plan.finish([d for p in parts for d in p])
+        return publish(rel, path, info, n_windows, detections, self.plan, self.out,
+                       notes_for(info, self.audio), self.stems)
 
     def plan_file(self, path: Path, rel: str, info: AudioInfo) -> tuple[_Job, list]:
         units, n_windows = self.plan_units(info)

@@ -150,6 +150,10 @@ class FileBatch:
 
     desc = "processing"
     per_file: Callable[..., FileOutcome] | None = None
+    #: A command whose long files a cluster may cut into time chunks gives the pure
+    #: per-chunk function here (``analyze.analyze_part``) and implements ``cluster_parts``
+    #: and ``assemble``; None: one task per file (``embed``: a store entry is one file).
+    per_part: Callable[..., list] | None = None
 
     def __init__(self, model: EmbeddingModel, audio: AudioSettings,
                  engine: eng.EngineSettings, cancel: threading.Event | None = None):
@@ -170,8 +174,23 @@ class FileBatch:
 
             target = DaskTarget.parse(dask, self.engine.threads)
             return map_files(target, type(self).per_file, files, self.model,
-                             self.per_file_kwargs(), progress, self.desc)
+                             self.per_file_kwargs(), progress, self.desc,
+                             split=self if type(self).per_part else None)
         return self.run_local(files, progress)
+
+    def cluster_parts(self, path: Path, workers: int) -> tuple[AudioInfo, list, int] | None:
+        """A long file's chunks for a cluster of ``workers`` (the local engine's units, on
+        the same block grid), with its info and window count; None: one task for the file."""
+        return None
+
+    def per_part_kwargs(self) -> dict:
+        """What ``per_part`` needs besides the file, its chunk and the model."""
+        raise NotImplementedError
+
+    def assemble(self, path: str, rel: str, info: AudioInfo, n_windows: int,
+                 parts: list[list]) -> FileOutcome:
+        """The file's outcome from its chunks' results, in chunk order (on the client)."""
+        raise NotImplementedError
 
     def per_file_kwargs(self) -> dict:
         """What ``per_file`` needs besides the file and the model (paths made absolute:
