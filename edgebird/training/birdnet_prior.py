@@ -99,10 +99,11 @@ def restrict(classes: list[str], labels: list[str], weights: np.ndarray,
 
 def prior_for(classes: list[str], model) -> BirdNETPrior | None:
     """The prior for a BirdNET backbone whose features are its plain embedding (not a
-    fusion of layers); None for any other model, whose features the layer cannot read."""
+    fusion of layers); None for any other model, whose features the layer cannot read, and
+    when no class is a BirdNET label."""
     from edgebird.backbones.birdnet.model import BirdNET
 
-    if not isinstance(model, BirdNET) or model.layers:
+    if not isinstance(model, BirdNET) or model.layers or not set(classes) & set(model.labels):
         return None
     w, b = output_layer(model.model_path)
     if w.shape[0] != model.embedding_dim:
