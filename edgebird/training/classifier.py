@@ -16,6 +16,7 @@ import numpy as np
 
 from edgebird.audio import TRAINING_CROP_MODE, AudioSettings
 from edgebird.pipeline import engine as eng
+from edgebird.training.birdnet_prior import compare, prior_for
 from edgebird.training.dataset import (
     TrainingSet,
     check,
@@ -104,6 +105,12 @@ def train_from_data(
          f"{0 if negatives is None else len(negatives)} synthetic noise windows; "
          f"{settings.folds} fold(s)")
     result = train_classifier(feats, settings, negatives, noise_eval, test, echo)
+    result.birdnet = compare(result, feats, prior_for(ts.classes, model))
+    if result.birdnet:
+        b, h = result.birdnet["birdnet"], result.birdnet["head"]
+        echo(f"BirdNET restricted to the {len(result.birdnet['classes'])} BirdNET class(es): "
+             f"macro F1@0.5 {b['f1@0.5']:.3f}, AUPRC {b['auprc']:.3f} (head on the same: "
+             f"F1 {h['f1@thr']:.3f}, AUPRC {h['auprc']:.3f})")
     counts = {c: int((feats.y[:, i] > 0.5).sum()) for i, c in enumerate(ts.classes)}
     counts["(background)"] = int((feats.kind == "background").sum())
     # The whole set is written aside and replaces the earlier one only once complete, so no

@@ -10,6 +10,7 @@ from pathlib import Path
 import numpy as np
 
 from edgebird.core.files import atomic_write_bytes
+from edgebird.training import birdnet_prior
 
 COLUMNS = ["precision@0.5", "recall@0.5", "f1@0.5", "threshold", "precision@thr", "recall@thr",
            "f1@thr", "auprc", "auroc", "tp", "fp", "tn", "fn", "positives", "windows"]
@@ -153,6 +154,7 @@ def write_report(result, out: Path, name: str, model_files: dict[str, Path],
         "cross_validated": result.cross_validated, "notes": result.notes,
         "metrics": rows, "noise_false_positives": result.noise_fp,
         "held_out_species": result.holdout, "settings": result.settings.__dict__,
+        "birdnet_restricted": result.birdnet,
         "folds": [{"fold": f.fold, "best_epoch": f.best_epoch, **f.sizes}
                   for f in result.folds],
         "models": {k: {"file": str(v if shown_dir is None else shown / v.name),
@@ -178,6 +180,7 @@ def write_report(result, out: Path, name: str, model_files: dict[str, Path],
         "the model does on new recordings was not measured. Add recordings (at least two per "
         "class for `--folds 1`, five for the default `--folds 5`). The false positives below "
         "are measured on what the final model never trained on.", ""]
+    lines += birdnet_prior.report_lines(result.birdnet)
     lines += _false_positives(result)
     lines += ["", "## Models", "",
               "All output logits; apply `sigmoid` (edgebird's analyzer does, with the "

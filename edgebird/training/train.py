@@ -160,6 +160,8 @@ class FoldResult:
     test_y: np.ndarray
     test_p: np.ndarray
     test_kind: np.ndarray
+    #: rows of the features held out in this fold (``birdnet_prior`` scores them again)
+    test_index: np.ndarray | None = None
 
 
 @dataclass
@@ -175,6 +177,8 @@ class TrainResult:
     holdout: list[dict]
     test_metrics: list[dict] | None = None
     notes: list[str] = field(default_factory=list)
+    #: BirdNET restricted to the classes it knows vs the head (``birdnet_prior.compare``)
+    birdnet: dict = field(default_factory=dict)
 
     @property
     def cross_validated(self) -> bool:
@@ -317,7 +321,8 @@ def train_classifier(feats: Features, s: TrainSettings, negatives: Features | No
             i, fit.layers, thresholds, class_metrics(held.y, p_te, classes, thresholds),
             class_metrics(held.y, p_base, classes, np.full(len(classes), 0.5)),
             fit.history, fit.best_epoch,
-            {"train": len(train), "test": len(held)}, held.y, p_te, held.kind))
+            {"train": len(train), "test": len(held)}, held.y, p_te, held.kind,
+            test_index=te_idx))
         m = folds[-1].metrics[0]
         echo(f"fold {i}/{len(splits)}: macro F1 {m['f1@thr']:.3f} at the chosen thresholds "
              f"({m['f1@0.5']:.3f} at 0.5), AUPRC {m['auprc']:.3f}; logistic baseline F1@0.5 "
