@@ -320,8 +320,11 @@ def train_classifier(feats: Features, s: TrainSettings, negatives: Features | No
     for i, (tr_idx, te_idx) in enumerate(splits, start=1):
         train, held = feats.subset(tr_idx), feats.subset(te_idx)
         fit, thresholds, fallbacks = inner_fit(train, head, s, negatives)
-        fallback_notes += [f"fold {i}: threshold 0.5 kept for {c}: {w}"
-                           for c, w in fallbacks.items()]
+        if fallbacks:  # one line per fold: the classes, then each one's F1 (chosen vs 0.5)
+            fallback_notes.append(
+                f"fold {i}: threshold 0.5 kept for {len(fallbacks)} class(es) where a "
+                "threshold chosen on part of the inner out-of-fold scores did worse on the "
+                "rest: " + "; ".join(f"{c} ({w.split('(')[-1]}" for c, w in fallbacks.items()))
         few = sorted(c for c, n in train.groups_per_class().items() if n < 2)
         if few:
             notes.append(f"fold {i}: threshold 0.5 kept for {', '.join(few[:5])} (one "
