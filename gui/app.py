@@ -21,6 +21,7 @@ from edgebird.pipeline.analyze import AnalyzeSettings
 from edgebird.pipeline.engine import EngineSettings
 from edgebird.pipeline.segments import COLLECTION_MODES, SegmentSettings
 from edgebird.training.classifier import DEFAULT_MODEL_NAME, SAVE_MODES
+from edgebird.training.dataset import MAX_AUTO_FOLDS
 from edgebird.training.train import UPSAMPLING_MODES, TrainSettings
 
 from . import handlers as h
@@ -196,7 +197,7 @@ def _train_tab(t, session) -> None:
         group_pattern = gr.Textbox(label=t("group_pattern"), placeholder="^(XC\\d+)")
         seed = gr.Number(d.seed, precision=0, label=t("seed"))
     with gr.Row():
-        folds = gr.Number(d.folds, precision=0, minimum=1, maximum=20, label=t("folds"))
+        folds = gr.Number(d.folds, precision=0, minimum=0, maximum=20, label=t("folds"))
         epochs = gr.Number(d.epochs, precision=0, minimum=1, label=t("epochs"))
         batch_size = gr.Number(d.batch_size, precision=0, minimum=1, label=t("batch_size"))
         lr = gr.Number(d.learning_rate, minimum=1e-6, label=t("learning_rate"))
@@ -242,7 +243,8 @@ def _train_tab(t, session) -> None:
         state = None
         for state in h.run_training(session, d, o, n, kwargs, cm, sm, test_data=td or None,
                                     group_pattern=gp or None):
-            progress((state.folds_done, int(k)), desc="folds", unit="folds")
+            total = max(int(k) or MAX_AUTO_FOLDS, state.folds_done, 1)  # 0: auto, at most 5
+            progress((state.folds_done, total), desc="folds", unit="folds")
             yield "\n".join(state.log[-30:]), None, None, None, None
         if state is None or state.error or not state.files:
             raise h.UserError(state.error if state else "training did not start")

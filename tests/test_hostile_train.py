@@ -121,9 +121,9 @@ def test_unreadable_files_do_not_count_as_recordings(tmp_path):
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         with pytest.raises(DatasetError, match=rf"5-fold .* that gave windows .*'{first}' "
-                                               r"\(1\).*--folds 1 \("):
+                                               r"\(1\).*--folds 0 \(auto\) or 1 \("):
             train_from_data(tmp_path / "d", tmp_path / "out",
-                            TrainSettings(head="logreg", holdout_species=0,
+                            TrainSettings(head="logreg", folds=5, holdout_species=0,
                                           synthetic_negatives=0),
                             engine=EngineSettings(workers=1), store=tmp_path / "store",
                             progress=False, echo=lambda m: None)
@@ -159,15 +159,16 @@ def test_folds_1_with_two_recordings_per_class_holds_one_out():
 
 
 def test_cli_folds_1_suggested_for_one_recording_then_works(tmp_path, capsys):
-    """The message suggesting --folds 1 was wrong: --folds 1 failed in scikit-learn."""
+    """The message suggesting --folds 1 was wrong: --folds 1 failed in scikit-learn. An
+    explicit --folds 5 is still refused; the default (auto) trains."""
     from edgebird.synth import write_dataset
 
     write_dataset(tmp_path / "d", clips_per_class=1, seconds=3.0, seed=0)
     args = ["train", str(tmp_path / "d"), "-o", str(tmp_path / "out"), "--head", "logreg",
             "--holdout-species", "0", "--synthetic-negatives", "4", "--store",
             str(tmp_path / "store"), "--quiet"]
-    assert main(args) == 2
-    assert "--folds 1" in capsys.readouterr().err
+    assert main(args + ["--folds", "5"]) == 2
+    assert "--folds 0 (auto) or 1" in capsys.readouterr().err
     assert main(args + ["--folds", "1"]) == 0
     out = capsys.readouterr().out
     assert "not cross-validated" in out and "macro F1" not in out

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import numpy as np
 import pytest
 import soundfile as sf
@@ -223,3 +225,108 @@ def test_learning_curves_title_says_what_is_drawn(tmp_path, history, title):
     files = _plots(result, tmp_path)
     for path in files.values():
         assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+# -- item 1: folds adapt to the data ------------------------------------------------------------
+@pytest.mark.parametrize(("groups", "used", "note"), [
+    ({"a": 9, "b": 6}, 5, ""),
+    ({"a": 9, "b": 3}, 3, "5 folds requested by default; 3 used because the fewest "
+                          "recordings in a class is 3"),
+    ({"a": 2, "b": 4}, 2, "2 used because the fewest recordings in a class is 2"),
+    ({"a": 1, "b": 4}, 1, "1 used because the fewest recordings in a class is 1 (a class of "
+                          "one recording cannot be held out)"),
+])
+def test_auto_folds_follow_the_fewest_recordings(groups, used, note):
+    from edgebird.training.dataset import AUTO_FOLDS, resolve_folds
+
+    k, why = resolve_folds(AUTO_FOLDS, groups)
+    assert k == used and (note in why if note else why == "")
+    assert resolve_folds(5, groups) == (5, "")  # explicit: kept (check_folds refuses it)
+
+
+def test_the_default_folds_are_auto_and_an_explicit_count_is_still_refused():
+    from edgebird.training.dataset import AUTO_FOLDS, DatasetError, check_folds
+    from edgebird.training.train import TrainSettings
+
+    assert TrainSettings().folds == AUTO_FOLDS
+    check_folds({"a": 1}, AUTO_FOLDS)  # nothing to refuse
+    with pytest.raises(DatasetError, match="5-fold cross-validation needs at least 5"):
+        check_folds({"a": 3, "b": 9}, 5)
+    with pytest.raises(ValueError, match="folds must be"):
+        TrainSettings(folds=-1)
+
+
+def test_default_training_uses_as_many_folds_as_the_data_allow():
+    from test_train import blobs
+
+    from edgebird.training.train import TrainSettings, train_classifier
+
+    said = []
+    r = train_classifier(blobs(n_per=9, classes=3, groups_per=3),
+                         TrainSettings(head="logreg", holdout_species=0, synthetic_negatives=0),
+                         echo=said.append)
+    assert r.cross_validated and len(r.folds) == 3
+    note = "5 folds requested by default; 3 used because the fewest recordings in a class is 3"
+    assert note in r.notes and note in said
+
+
+def test_one_recording_per_class_trains_with_the_defaults_and_reports_only_what_it_measured(
+        tmp_path, capsys):
+    from edgebird.cli import main
+    from edgebird.synth import write_dataset
+
+    write_dataset(tmp_path / "d", clips_per_class=1, seconds=3.0, seed=0)
+    assert main(["train", str(tmp_path / "d"), "-o", str(tmp_path / "out"), "--head", "logreg",
+                 "--holdout-species", "0", "--synthetic-negatives", "4", "--store",
+                 str(tmp_path / "store")]) == 0
+    out = capsys.readouterr().out
+    assert "5 folds requested by default; 1 used" in out and "not cross-validated" in out
+    report = (tmp_path / "out" / "REPORT.md").read_text()
+    assert "## Cross-validation not possible" in report
+    assert "5 folds requested by default; 1 used because the fewest recordings" in report
+    measured_part = report.split("## False positives")[0]
+    assert "| positives" not in measured_part and "macro F1" not in measured_part
+    assert not re.search(r"(F1|AUPRC|AUROC|precision|recall)\W{0,3}\d", measured_part)
+
+
+# -- item 3: thresholds that never make a good model look broken --------------------------------
+def test_a_chosen_threshold_is_kept_only_where_it_beats_05_on_scores_it_was_not_chosen_on():
+    from edgebird.training.metrics import best_thresholds, checked_thresholds
+
+    # class 0: on all scores 0.6 looks best, but a threshold chosen on one part misses or
+    # over-fires on the other (F1 0.5 pooled vs 0.857 at 0.5): fall back to 0.5.
+    # class 1: every positive sits at 0.35, every negative at 0.1: 0.35 holds on both parts.
+    p0 = [0.8, 0.8, 0.31, 0.31, 0.6, 0.32, 0.1, 0.1]
+    y0 = [1, 1, 0, 0, 1, 1, 0, 0]
+    p1 = [0.35, 0.1, 0.35, 0.1, 0.35, 0.1, 0.35, 0.1]
+    y1 = [1, 0, 1, 0, 1, 0, 1, 0]
+    y, p = np.array([y0, y1], float).T, np.array([p0, p1]).T
+    parts = np.array([0, 0, 0, 0, 1, 1, 1, 1])
+    assert best_thresholds(y, p).tolist() == [0.6, 0.35]
+    thresholds, why = checked_thresholds(y, p, parts)
+    assert thresholds.tolist() == [0.5, 0.35]
+    assert list(why) == [0] and "F1 0.500 vs 0.857" in why[0]
+
+
+def test_report_metrics_and_thresholds_file_show_the_same_thresholds(tmp_path):
+    import csv
+
+    from test_train import blobs
+
+    from edgebird.training.report import write_report
+    from edgebird.training.train import TrainSettings, train_classifier
+
+    r = train_classifier(blobs(n_per=10, classes=3, groups_per=5),
+                         TrainSettings(head="logreg", holdout_species=0, synthetic_negatives=0),
+                         echo=lambda m: None)
+    write_report(r, tmp_path, "M", {}, "data", [], {}, 1.0)
+    text = (tmp_path / "REPORT.md").read_text()
+    assert "How the thresholds were chosen" in text and "exported threshold" in text
+    shown = {line.split(" | ")[0].strip("| "): line.split(" | ")[7]
+             for line in text.splitlines()
+             if line.startswith("| class") and not line.startswith("| class |")}
+    assert shown == {c: f"{t:.2f}" for c, t in zip(r.classes, r.thresholds, strict=True)}
+    with open(tmp_path / "metrics.csv") as fh:
+        mean = {row["class"]: float(row["threshold"]) for row in csv.DictReader(fh)
+                if row["model"] == "head" and row["split"] == "mean" and row["class"] != "MACRO"}
+    assert mean == dict(zip(r.classes, map(float, r.thresholds), strict=True))

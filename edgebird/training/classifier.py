@@ -22,6 +22,7 @@ from edgebird.training.dataset import (
     check,
     check_folds,
     read_annotations,
+    resolve_folds,
     scan_folder,
 )
 from edgebird.training.features import build_features, synthetic_negatives
@@ -103,7 +104,7 @@ def train_from_data(
     noise_eval = synthetic_negatives(model, ts.classes, 100, settings.seed + 1000, cache=store)
     echo(f"training on {len(feats)} windows ({len(np.unique(feats.groups))} recordings) + "
          f"{0 if negatives is None else len(negatives)} synthetic noise windows; "
-         f"{settings.folds} fold(s)")
+         f"{resolve_folds(settings.folds, feats.groups_per_class())[0]} fold(s)")
     result = train_classifier(feats, settings, negatives, noise_eval, test, echo)
     result.birdnet = compare(result, feats, prior_for(ts.classes, model))
     if result.birdnet:

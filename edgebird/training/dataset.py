@@ -392,6 +392,27 @@ def check(ts: TrainingSet, folds: int = 1) -> None:
         check_folds(ts.groups_per_class(), folds)
 
 
+#: ``--folds 0``: adapt the folds to the data, up to ``MAX_AUTO_FOLDS``.
+AUTO_FOLDS, MAX_AUTO_FOLDS = 0, 5
+
+
+def resolve_folds(requested: int, groups: dict[str, int]) -> tuple[int, str]:
+    """The folds to use and, for ``AUTO_FOLDS``, a sentence saying why. Auto: as many folds
+    as the class with the fewest recordings allows (each fold holds out one of its
+    recordings), at most ``MAX_AUTO_FOLDS``; 1 when a class has a single recording, which is
+    the path that trains on everything and says no cross-validation was possible. An explicit
+    count is kept as given (``check_folds`` refuses it when the data cannot fill it)."""
+    if requested != AUTO_FOLDS:
+        return requested, ""
+    fewest = min(groups.values()) if groups else 0
+    used = min(MAX_AUTO_FOLDS, fewest) if fewest >= 2 else 1
+    if used == MAX_AUTO_FOLDS:
+        return used, ""
+    why = (f"{MAX_AUTO_FOLDS} folds requested by default; {used} used because the fewest "
+           f"recordings in a class is {fewest}")
+    return used, why + ("" if used > 1 else " (a class of one recording cannot be held out)")
+
+
 def check_folds(groups: dict[str, int], folds: int, after_reading: bool = False) -> None:
     """Each class needs ``folds`` recordings to cross-validate. Checked on the files before
     any work, and again (``after_reading``) on the recordings that gave windows, since an
@@ -401,9 +422,9 @@ def check_folds(groups: dict[str, int], folds: int, after_reading: bool = False)
         return
     worst = ", ".join(f"'{c}' ({n})" for c, n in sorted(short.items()))
     fewest = min(short.values())
-    hint = (f"use --folds {fewest} or fewer" if fewest >= 2 else
-            "use --folds 1 (it trains and exports, but a class with one recording cannot be "
-            "cross-validated: the report says so)")
+    hint = (f"use --folds {fewest} or fewer, or --folds {AUTO_FOLDS} (auto)" if fewest >= 2
+            else f"use --folds {AUTO_FOLDS} (auto) or 1 (it trains and exports, but a class "
+                 "with one recording cannot be cross-validated: the report says so)")
     counted = " that gave windows (the others could not be read or had no usable window, " \
         "listed above)" if after_reading else ""
     raise DatasetError(

@@ -34,6 +34,41 @@ def best_thresholds(y: np.ndarray, p: np.ndarray, default: float = 0.5) -> np.nd
     return out
 
 
+def _f1(pos: np.ndarray, pred: np.ndarray) -> float:
+    denom = pred.sum() + pos.sum()
+    return float(2 * np.sum(pred & pos) / denom) if denom else 0.0
+
+
+def checked_thresholds(y: np.ndarray, p: np.ndarray, parts: np.ndarray,
+                       default: float = 0.5) -> tuple[np.ndarray, dict[int, str]]:
+    """``best_thresholds`` on out-of-fold scores, kept per class only where choosing a
+    threshold pays off on data it was not chosen on; otherwise ``default`` (0.5).
+
+    The F1-optimal threshold always beats 0.5 on the scores it was chosen on, so that is no
+    test. Instead, for each inner part (``parts``: the inner fold of every row) a threshold
+    is chosen on the other parts' scores and applied to this part's; pooled over the parts,
+    if that F1 is below the F1 at ``default`` on the same scores, choosing overfits the few
+    scores there are and the class keeps ``default``. Returns the thresholds and, for each
+    class that fell back, why (its class index -> a sentence)."""
+    chosen = best_thresholds(y, p, default)
+    why: dict[int, str] = {}
+    for c in range(y.shape[1]):
+        pos = y[:, c] > 0.5
+        if not pos.any() or chosen[c] == default:
+            continue
+        pred = np.zeros(len(pos), dtype=bool)
+        for part in np.unique(parts):
+            here = parts == part
+            t = best_thresholds(y[~here, c:c + 1], p[~here, c:c + 1], default)[0]
+            pred[here] = p[here, c] >= t
+        f1_chosen, f1_default = _f1(pos, pred), _f1(pos, p[:, c] >= default)
+        if f1_chosen < f1_default:
+            chosen[c] = default
+            why[c] = (f"a threshold chosen on part of the inner out-of-fold scores did worse "
+                      f"on the rest than {default} (F1 {f1_chosen:.3f} vs {f1_default:.3f})")
+    return chosen, why
+
+
 def _prf(y: np.ndarray, pred: np.ndarray) -> tuple[float, float, float, int, int, int, int]:
     tp = int(np.sum(pred & y))
     fp = int(np.sum(pred & ~y))

@@ -177,9 +177,10 @@ def write_report(result, out: Path, name: str, model_files: dict[str, Path],
     lines += _quality(result) if result.cross_validated else [
         "## Cross-validation not possible", "",
         "No recording could be held out, so there is no cross-validated figure: how well "
-        "the model does on new recordings was not measured. Add recordings (at least two per "
-        "class for `--folds 1`, five for the default `--folds 5`). The false positives below "
-        "are measured on what the final model never trained on.", ""]
+        "the model does on new recordings was not measured, and no precision, recall or F1 is "
+        "given. Add recordings: with two per class a held-out measurement is possible (the "
+        "default folds adapt, up to five). The false positives below are measured on what "
+        "the final model never trained on.", ""]
     lines += birdnet_prior.report_lines(result.birdnet)
     lines += _false_positives(result)
     lines += ["", "## Models", "",
@@ -206,18 +207,25 @@ def _quality(result) -> list[str]:
         "## Cross-validated quality (held-out recordings)", "",
         "Each fold's model never saw the recordings it is scored on; thresholds and early "
         "stopping used an inner validation split of the training recordings.", "",
+        "How the thresholds were chosen: in each fold, per class, the F1-optimal threshold "
+        "on the inner out-of-fold scores of its training recordings, kept only where a "
+        "threshold chosen that way does at least as well as 0.5 on inner scores it was not "
+        "chosen on (otherwise 0.5; the notes say which). F1@thr is scored at each fold's own "
+        "thresholds; the *threshold* column is the one exported (the median over the folds), "
+        "the number in `_Thresholds.csv` (written with two decimals).", "",
         f"- **head, macro F1 at the per-class thresholds: {macro['f1@thr']:.3f}** "
         f"(± {macro.get('f1@thr_std', 0):.3f} over folds); at 0.5: {macro['f1@0.5']:.3f}",
         f"- macro AUPRC {macro['auprc']:.3f}, macro AUROC {macro['auroc']:.3f}",
         f"- logistic-regression baseline on the same folds: macro F1 at 0.5 "
         f"{base['f1@0.5']:.3f}, AUPRC {base['auprc']:.3f}", "",
-        "| class | P@thr | R@thr | F1@thr | F1@0.5 | AUPRC | AUROC | threshold | positives |",
+        "| class | P@thr | R@thr | F1@thr | F1@0.5 | AUPRC | AUROC "
+        "| exported threshold | positives |",
         "|---|--:|--:|--:|--:|--:|--:|--:|--:|",
     ]
-    for r in result.overall[1:]:
+    for r, t in zip(result.overall[1:], result.thresholds, strict=True):
         lines.append(f"| {r['class']} | {_fmt(r['precision@thr'])} | {_fmt(r['recall@thr'])} | "
                      f"{_fmt(r['f1@thr'])} | {_fmt(r['f1@0.5'])} | {_fmt(r['auprc'])} | "
-                     f"{_fmt(r['auroc'])} | {_fmt(r['threshold'])} | {r['positives']} |")
+                     f"{_fmt(r['auroc'])} | {t:.2f} | {r['positives']} |")
     return lines
 
 

@@ -25,8 +25,9 @@ from edgebird.heads import HEADS, Head, exportable_heads, make_head, params_of
 from edgebird.heads.dense import LOSSES, UPSAMPLING_MODES
 from edgebird.heads.linear import LogisticHead
 from edgebird.options import opt
+from edgebird.training.dataset import AUTO_FOLDS, MAX_AUTO_FOLDS, resolve_folds
 from edgebird.training.features import Features
-from edgebird.training.metrics import best_thresholds, class_metrics, false_positive_rate
+from edgebird.training.metrics import checked_thresholds, class_metrics, false_positive_rate
 
 #: Settings of the procedure itself, not of a head (``seed`` seeds both).
 PROTOCOL_FIELDS = ("head", "mixup", "folds", "val_fraction", "synthetic_negatives",
@@ -74,9 +75,10 @@ class TrainSettings:
         "--upsampling-ratio", help="grow small classes to this fraction of the largest; "
                                    "0: off"))
     patience: int = 10
-    folds: int = field(default=5, metadata=opt(
-        "--folds", help="cross-validation folds, grouped by recording; 1: one validation "
-                        "split"))
+    folds: int = field(default=AUTO_FOLDS, metadata=opt(
+        "--folds", help=f"cross-validation folds, grouped by recording; {AUTO_FOLDS}: auto "
+                        f"(up to {MAX_AUTO_FOLDS}, fewer when a class has fewer recordings, "
+                        "1 when one has a single recording); 1: one validation split"))
     val_fraction: float = 0.2
     synthetic_negatives: int = field(default=64, metadata=opt(
         "--synthetic-negatives", help="noise windows made in code (rain, wind, engines...) "
@@ -97,7 +99,7 @@ class TrainSettings:
             (self.upsampling_mode in UPSAMPLING_MODES,
              f"upsampling mode must be one of {', '.join(UPSAMPLING_MODES)}"),
             (0.0 <= self.upsampling_ratio <= 1.0, "upsampling ratio must be in [0, 1]"),
-            (self.folds >= 1, "folds must be >= 1"),
+            (self.folds >= 0, f"folds must be >= 1, or {AUTO_FOLDS} (auto)"),
             (0.05 <= self.val_fraction <= 0.5, "validation fraction must be in [0.05, 0.5]"),
             (self.synthetic_negatives >= 0, "synthetic negatives must be >= 0"),
         ]
@@ -212,11 +214,13 @@ def grouped_splits(strata: np.ndarray, groups: np.ndarray, k: int,
 
 
 def inner_fit(train: Features, head: Head, s: TrainSettings, negatives: Features | None,
-              ) -> tuple[HeadFit, np.ndarray]:
+              ) -> tuple[HeadFit, np.ndarray, dict[str, str]]:
     """Fit a clone of ``head`` on ``train`` with thresholds (and, for heads with epochs, an
     epoch count) that never look at held-out data: an inner grouped k-fold (early stopping on
     each inner validation part) gives out-of-fold scores for every training window, on which
-    per-class F1-optimal thresholds are chosen; the head is then fitted on all of ``train``
+    per-class F1-optimal thresholds are chosen, each kept only where it does at least as well
+    as 0.5 on inner scores it was not chosen on (``checked_thresholds``; the third value
+    says, per class that fell back to 0.5, why); the head is then fitted on all of ``train``
     (for the inner folds' median best epoch count). Small sets get more out of this than from
     one small validation split. Heads without epochs use the inner folds for thresholds only.
     """
@@ -225,10 +229,12 @@ def inner_fit(train: Features, head: Head, s: TrainSettings, negatives: Features
     k = min(max(2, int(round(1 / s.val_fraction))), most)  # small sets: fewer inner folds
     if k < 2:
         return HeadFit.of(clone(head).fit(*_with(train, negatives))), \
-            np.full(len(train.classes), 0.5)
+            np.full(len(train.classes), 0.5), {}
     oof = np.zeros(train.y.shape, dtype=np.float64)
+    parts = np.zeros(len(train), dtype=int)
     epochs = []
-    for tr, va in grouped_splits(strata, train.groups, k, s.seed + 17):
+    for j, (tr, va) in enumerate(grouped_splits(strata, train.groups, k, s.seed + 17)):
+        parts[va] = j
         part, val = train.subset(tr), train.subset(va)
         inner = clone(head)
         if head.tunes_epochs:
@@ -237,11 +243,14 @@ def inner_fit(train: Features, head: Head, s: TrainSettings, negatives: Features
         else:
             inner.fit(*_with(part, negatives))
         oof[va] = inner.scores(val.x)
-    thresholds = best_thresholds(train.y, oof)
+    thresholds, why = checked_thresholds(train.y, oof, parts)
     # A class with one training recording sat in one inner validation part and was absent
     # from that part's training: its out-of-fold scores say nothing, so it keeps 0.5.
-    thresholds[[n < 2 for n in train.groups_per_class().values()]] = 0.5
-    return HeadFit.of(_for_epochs(head, epochs).fit(*_with(train, negatives))), thresholds
+    one = [n < 2 for n in train.groups_per_class().values()]
+    thresholds[one] = 0.5
+    fallbacks = {train.classes[c]: w for c, w in why.items() if not one[c]}
+    return HeadFit.of(_for_epochs(head, epochs).fit(*_with(train, negatives))), thresholds, \
+        fallbacks
 
 
 def _for_epochs(head: Head, epochs: int | list[int] | None, keep_model: bool = False) -> Head:
@@ -296,21 +305,30 @@ def train_classifier(feats: Features, s: TrainSettings, negatives: Features | No
     classes = feats.classes
     head = s.make_head()
     folds: list[FoldResult] = []
-    why = _holdout_impossible(feats) if s.folds == 1 else ""
-    splits = [] if why else grouped_splits(feats.strata(), feats.groups, s.folds, s.seed)
-    notes = []
-    if s.folds == 1 and not why and _holdout_impossible(feats, splits[0]):
+    k, folds_note = resolve_folds(s.folds, feats.groups_per_class())
+    if folds_note:
+        echo(folds_note)
+    why = _holdout_impossible(feats) if k == 1 else ""
+    splits = [] if why else grouped_splits(feats.strata(), feats.groups, k, s.seed)
+    notes = [folds_note] if folds_note else []
+    if k == 1 and not why and _holdout_impossible(feats, splits[0]):
         # few recordings per class: a fifth held out misses a class; try half
         splits = grouped_splits(feats.strata(), feats.groups, 2, s.seed)[:1]
         why = _holdout_impossible(feats, splits[0])
-        notes.append("--folds 1: half of the recordings held out (a fifth would leave a "
+        notes.append("one split: half of the recordings held out (a fifth would leave a "
                      "class without a recording on one side)")
     if why:
         return _train_without_validation(feats, head, s, negatives, noise_eval, test, why,
-                                         echo)
+                                         echo, notes)
+    fallback_notes: list[str] = []
     for i, (tr_idx, te_idx) in enumerate(splits, start=1):
         train, held = feats.subset(tr_idx), feats.subset(te_idx)
-        fit, thresholds = inner_fit(train, head, s, negatives)
+        fit, thresholds, fallbacks = inner_fit(train, head, s, negatives)
+        if fallbacks:  # one line per fold: the classes, then each one's F1 (chosen vs 0.5)
+            fallback_notes.append(
+                f"fold {i}: threshold 0.5 kept for {len(fallbacks)} class(es) where a "
+                "threshold chosen on part of the inner out-of-fold scores did worse on the "
+                "rest: " + "; ".join(f"{c} ({w.split('(')[-1]}" for c, w in fallbacks.items()))
         few = sorted(c for c, n in train.groups_per_class().items() if n < 2)
         if few:
             notes.append(f"fold {i}: threshold 0.5 kept for {', '.join(few[:5])} (one "
@@ -330,12 +348,19 @@ def train_classifier(feats: Features, s: TrainSettings, negatives: Features | No
              + ("" if fit.best_epoch is None else f"; epochs {fit.best_epoch}"))
     epochs = [f.best_epoch for f in folds] if head.tunes_epochs else None
     thresholds = np.median(np.stack([f.thresholds for f in folds]), axis=0)
+    notes += fallback_notes
+    overall = _mean_rows([f.metrics for f in folds])
+    for row, t in zip(overall[1:], thresholds, strict=True):
+        # the mean row carries the exported thresholds (the folds' median), as the report
+        # and _Thresholds.csv do; each fold's row keeps the threshold it was scored at
+        row["threshold"] = float(t)
+        row.pop("threshold_std", None)
     everything = feats if negatives is None else feats.concat(negatives)
     final = HeadFit.of(_for_epochs(head, epochs, keep_model=True).fit(everything.x,
                                                                        everything.y))
     noise_fp = _noise_fp(final, noise_eval, thresholds)
     result = TrainResult(
-        classes, s, folds, final, thresholds, _mean_rows([f.metrics for f in folds]),
+        classes, s, folds, final, thresholds, overall,
         _mean_rows([f.baseline for f in folds]), noise_fp,
         holdout_species_fp(everything, _for_epochs(head, epochs), s, thresholds, echo),
         notes=notes)
@@ -367,13 +392,16 @@ def _holdout_impossible(feats: Features,
 def _train_without_validation(feats: Features, head: Head, s: TrainSettings,
                               negatives: Features | None, noise_eval: Features | None,
                               test: Features | None, why: str,
-                              echo: Callable[[str], None]) -> TrainResult:
+                              echo: Callable[[str], None],
+                              earlier: list[str] | None = None) -> TrainResult:
     """``--folds 1`` when no recording can be held out: the final head on everything, its
     thresholds from the inner fit where a class has two recordings (0.5 otherwise), and no
     cross-validated figure at all (the report says why). The synthetic-noise false positives
     and an optional test set are still measured: neither was trained on."""
     classes = feats.classes
-    fit, thresholds = inner_fit(feats, head, s, negatives)
+    fit, thresholds, fallbacks = inner_fit(feats, head, s, negatives)
+    earlier = list(earlier or []) + [f"threshold 0.5 kept for {c}: {w}"
+                                     for c, w in fallbacks.items()]
     epochs = [fit.best_epoch] if head.tunes_epochs and fit.best_epoch else None
     everything = feats if negatives is None else feats.concat(negatives)
     final = HeadFit.of(_for_epochs(head, epochs, keep_model=True).fit(everything.x,
@@ -383,7 +411,8 @@ def _train_without_validation(feats: Features, head: Head, s: TrainSettings,
     result = TrainResult(classes, s, [], final, thresholds, [], [],
                          _noise_fp(final, noise_eval, thresholds),
                          holdout_species_fp(everything, _for_epochs(head, epochs), s,
-                                            thresholds, echo), notes=[note])
+                                            thresholds, echo),
+                         notes=[note] + earlier)
     if test is not None and len(test):
         result.test_metrics = class_metrics(test.y, final.head.scores(test.x), classes,
                                             thresholds)
