@@ -107,7 +107,7 @@ def build_app(session: h.Session) -> gr.Blocks:
             with gr.Tab(t("tab_batch"), id="batch"):
                 _batch_tab(t, session, settings)
             with gr.Tab(t("tab_train"), id="train"):
-                _train_tab(t, session)
+                _train_tab(t, session, settings)
             with gr.Tab(t("tab_segments"), id="segments"):
                 _segments_tab(t)
             with gr.Tab(t("tab_review"), id="review"):
@@ -177,7 +177,7 @@ def _batch_tab(t, session, settings) -> None:
     cancel.click(lambda: session.cancel.set(), None, None, cancels=[event])
 
 
-def _train_tab(t, session) -> None:
+def _train_tab(t, session, settings) -> None:
     d = TrainSettings()
     with gr.Row():
         data = gr.Textbox(label=t("data_dir"))
@@ -218,12 +218,22 @@ def _train_tab(t, session) -> None:
         go = gr.Button(t("train"), variant="primary")
         cancel = gr.Button(t("cancel"), variant="stop")
     log = gr.Textbox(label=t("log"), lines=8, max_lines=20, interactive=False)
+    with gr.Row():
+        done = gr.Textbox(label=t("train_done"), interactive=False, elem_id="train-done",
+                          scale=4)
+        use = gr.Button(t("use_model"), variant="primary", visible=False, scale=1,
+                        elem_id="use-model")
+    trained = gr.State(None)
     metrics = gr.Dataframe(headers=["class", "precision", "recall", "F1", "AUPRC", "AUROC",
                                     "windows"], label=t("metrics"), interactive=False)
     with gr.Row():
         curves = gr.Image(label=t("curves"), type="filepath")
         confusion = gr.Image(label=t("confusion"), type="filepath")
-    exported = gr.File(label=t("exported"), file_count="multiple")
+    with gr.Row():
+        model_files = gr.File(label=t("files_model"), file_count="multiple")
+        report_files = gr.File(label=t("files_report"), file_count="multiple")
+    with gr.Accordion(t("files_advanced"), open=False):
+        advanced_files = gr.File(label=t("files_advanced"), file_count="multiple")
 
     scan.click(_errors(h.scan_training_folder), data, found)
 
@@ -235,22 +245,38 @@ def _train_tab(t, session) -> None:
                       focal_alpha=float(a), upsampling_mode=um, upsampling_ratio=float(ur),
                       synthetic_negatives=int(neg), holdout_species=int(ho), seed=int(sd))
         state = None
+        no_button = gr.Button(visible=False)
         for state in h.run_training(session, d, o, n, kwargs, cm, sm, test_data=td or None,
                                     group_pattern=gp or None):
-            progress((state.folds_done, int(k)), desc="folds", unit="folds")
-            yield "\n".join(state.log[-30:]), None, None, None, None
+            step, steps, words = state.progress(int(k))
+            progress((step, steps), desc=words, unit="steps")
+            yield ("\n".join(state.log[-30:]), words, no_button, None, None, None, None, None,
+                   None, None)
         if state is None or state.error or not state.files:
             raise h.UserError(state.error if state else "training did not start")
-        rows, pictures, files = h.training_outputs(session, o, state.files)
-        yield ("\n".join(state.log[-30:]), rows, *(str(p) if p else None for p in pictures),
-               [str(f) for f in files])
+        r = h.training_outputs(session, o, state.files, state.seconds())
+        yield ("\n".join(state.log[-30:]), r.done_line(), gr.Button(visible=True),
+               str(r.model), r.rows, *(str(p) if p else None for p in r.pictures),
+               *([str(f) for f in group] for group in (r.model_files, r.report_files,
+                                                         r.advanced_files)))
 
     event = go.click(_errors(train), [data, out, name, test_data, group_pattern, seed, folds,
                                       epochs, batch_size, lr, hidden,
                                       dropout, smoothing, mixup, focal, gamma, alpha, up_mode,
                                       up_ratio, negatives, holdout, crop, save_mode],
-                     [log, metrics, curves, confusion, exported])
+                     [log, done, use, trained, metrics, curves, confusion, model_files,
+                      report_files, advanced_files])
     cancel.click(lambda: session.cancel.set(), None, None, cancels=[event])
+    model_mode, classifier = _setting(settings, "model_mode"), _setting(settings, "classifier")
+    use.click(_errors(h.use_trained), trained, [model_mode, classifier, done])
+
+
+def _setting(settings: list, name: str):
+    """The widget of one ``DetectionSettings`` field (the list is in field order)."""
+    import dataclasses
+
+    names = [f.name for f in dataclasses.fields(h.DetectionSettings)]
+    return settings[names.index(name)]
 
 
 def _segments_tab(t) -> None:
