@@ -57,6 +57,14 @@ def _errors(fn):
 def _settings_block(t):
     """The shared settings; returns the components in ``DetectionSettings`` order."""
     d = h.DetectionSettings()  # the library's defaults
+    # the model in view, above the tabs (Single file and Batch use it; Train can set it)
+    with gr.Row(elem_id="model-picker"):
+        model_mode = gr.Radio([(t("model_birdnet"), "birdnet"), (t("model_custom"), "custom")],
+                              value=d.model_mode, label=t("model_mode"))
+        classifier = gr.Textbox(label=t("classifier"), placeholder="/path/to/Model.tflite",
+                                visible=d.model_mode == "custom")
+        model_status = gr.Textbox(h.check_model(d.model_mode, None), label=t("model_status"),
+                                  interactive=False)
     with gr.Accordion(t("settings"), open=False):
         with gr.Row():
             min_conf = gr.Slider(0.01, 0.99, d.min_conf, step=0.01, label=t("min_conf"))
@@ -81,15 +89,11 @@ def _settings_block(t):
             sf_thresh = gr.Slider(0.01, 0.99, d.sf_thresh, step=0.01, label=t("sf_thresh"))
         show = gr.Button(t("show_species"), size="sm")
         species_shown = gr.Textbox(label=t("species_shown"), lines=4, max_lines=12)
-        with gr.Row():
-            model_mode = gr.Radio([(t("model_birdnet"), "birdnet"), (t("model_custom"), "custom")],
-                                  value=d.model_mode, label=t("model_mode"))
-            classifier = gr.Textbox(label=t("classifier"), placeholder="/path/to/Model.tflite")
-            model_status = gr.Textbox(label=t("model_status"), interactive=False)
     comps = [min_conf, sensitivity, overlap, use_top_n, top_n, merge, fmin, fmax, species_mode,
              species_file, lat, lon, week, sf_thresh, model_mode, classifier]
     for c in (model_mode, classifier):
         c.change(h.check_model, [model_mode, classifier], model_status)
+    model_mode.change(lambda m: gr.Textbox(visible=m == "custom"), model_mode, classifier)
     show.click(_errors(lambda *v: h.species_preview(h.DetectionSettings(*v))), comps,
                species_shown)
     return comps
@@ -163,14 +167,10 @@ def _batch_tab(t, session, settings) -> None:
     def run(inp, out, types, comb, sk, w, *values, progress=gr.Progress()):
         for state in h.run_batch(session, inp, out, types, comb, sk, w,
                                  h.DetectionSettings(*values)):
-            finished = sum(st in ("done", "skipped", "failed")
-                           for st, _ in state.files.values())
             if state.files:
-                progress((finished, len(state.files)), desc="files", unit="files")
+                progress((state.finished(), len(state.files)), desc="files", unit="files")
             rows = [[rel, st, detail] for rel, (st, detail) in sorted(state.files.items())]
-            text = state.summary.text() if state.summary is not None else \
-                (state.error or f"{finished} of {len(state.files)} files")
-            yield rows, text
+            yield rows, state.text()
 
     event = start.click(_errors(run), [input_dir, output_dir, rtypes, combine, skip, workers,
                                        *settings], [files, summary])

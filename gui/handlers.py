@@ -72,6 +72,13 @@ class DetectionSettings:
     model_mode: str = MODEL_MODES[0]
     classifier: str | None = None
 
+    def model_name(self) -> str:
+        """The model's name as every status line starts with it, so a result says what made
+        it."""
+        if self.model_mode == "custom" and self.classifier:
+            return Path(self.classifier).name
+        return "BirdNET V2.4"
+
     def resolve(self, **extra) -> tuple[AnalyzeSettings, AudioSettings]:
         """The CLI's dataclasses; bad values raise UserError with the library's message."""
         try:
@@ -194,7 +201,7 @@ def analyze_single(session: Session, audio_path: str | None,
     write_results(result.detections, str(audio_path), result.info, plan, paths)
     rows = [[d.start, d.end, *_split(d.label), round(d.confidence, 4)]
             for d in result.detections]
-    status = (f"{len(rows)} detections in {result.info.duration:.1f} s of audio "
+    status = (f"{s.model_name()}: {len(rows)} detections in {result.info.duration:.1f} s of audio "
               f"({result.windows} windows, {seconds:.2f} s)")
     return SingleResult(rows, spectrogram(audio_path, result.detections, plan),
                         list(paths.values()), status, result.detections)
@@ -256,6 +263,16 @@ class BatchState:
     summary: object = None
     error: str | None = None
     done: bool = False
+    model: str = ""
+
+    def finished(self) -> int:
+        return sum(st in ("done", "skipped", "failed") for st, _ in self.files.values())
+
+    def text(self) -> str:
+        """The status line, named by the model: the summary once there is one."""
+        body = self.summary.text() if self.summary is not None else \
+            (self.error or f"{self.finished()} of {len(self.files)} files")
+        return f"{self.model}: {body}"
 
 
 def run_batch(session: Session, input_dir: str, output_dir: str, rtypes: list[str],
@@ -273,7 +290,7 @@ def run_batch(session: Session, input_dir: str, output_dir: str, rtypes: list[st
         raise UserError("choose a results folder")
     settings, audio = s.resolve(rtypes=tuple(rtypes) or _ANALYZE.rtypes, combine=combine,
                                 skip_existing=skip_existing)
-    state = BatchState()
+    state = BatchState(model=s.model_name())
     events: queue.Queue = queue.Queue()
     session.cancel.clear()
 

@@ -113,7 +113,8 @@ def test_single_file_gives_rows_a_picture_and_tables(session, make_audio):
     path = make_audio("rec.wav", seconds=10.0, sr=44100)
     r = h.analyze_single(session, str(path), h.DetectionSettings(min_conf=0.01))
     assert r.rows and all(len(row) == 5 for row in r.rows)
-    assert r.figure is not None and "detections" in r.status
+    assert r.figure is not None and r.status.startswith("BirdNET V2.4: ")
+    assert "detections" in r.status
     assert {p.name for p in r.tables} == {"rec.BirdNET.selection.table.txt",
                                           "rec.BirdNET.results.txt", "rec.BirdNET.results.csv"}
     assert all(p.is_file() and session.workdir in p.parents for p in r.tables)
@@ -144,6 +145,7 @@ def test_batch_reports_every_file_and_the_summary(session, make_audio, tmp_path)
     assert {k: v[0] for k, v in last.files.items()} == {
         "a.wav": "done", "sub/b.wav": "done", "broken.wav": "failed"}
     assert "2 analyzed" in last.summary.text() and "broken.wav" in last.summary.text()
+    assert last.text() == "BirdNET V2.4: " + last.summary.text()  # the model named
     assert (tmp_path / "out" / "BirdNET_SelectionTable.txt").is_file()
     with pytest.raises(h.UserError, match="input folder not found"):
         list(h.run_batch(session, str(tmp_path / "nope"), str(tmp_path / "o"), ["table"],
@@ -208,6 +210,14 @@ def test_training_in_a_child_process_and_its_outputs(session, tmp_path):
     assert "REPORT.md" in {f.name for f in r.report_files}
     assert "Demo_fold1.tflite" in {f.name for f in r.advanced_files}
     assert r.done_line().startswith("Done in ") and str(r.model) in r.done_line()
+
+
+def test_every_status_line_names_the_model():
+    assert h.DetectionSettings().model_name() == "BirdNET V2.4"
+    custom = h.DetectionSettings(model_mode="custom", classifier="/m/Finches.tflite")
+    assert custom.model_name() == "Finches.tflite"
+    state = h.BatchState(model=custom.model_name(), files={"a.wav": ("done", "")})
+    assert state.text() == "Finches.tflite: 1 of 1 files"
 
 
 def test_training_progress_counts_the_stages_the_log_reports():
