@@ -21,7 +21,6 @@ from edgebird.pipeline.analyze import AnalyzeSettings
 from edgebird.pipeline.engine import EngineSettings
 from edgebird.pipeline.segments import COLLECTION_MODES, SegmentSettings
 from edgebird.training.classifier import DEFAULT_MODEL_NAME, SAVE_MODES
-from edgebird.training.dataset import MAX_AUTO_FOLDS
 from edgebird.training.train import UPSAMPLING_MODES, TrainSettings
 
 from . import handlers as h
@@ -59,6 +58,14 @@ def _errors(fn):
 def _settings_block(t):
     """The shared settings; returns the components in ``DetectionSettings`` order."""
     d = h.DetectionSettings()  # the library's defaults
+    # the model in view, above the tabs (Single file and Batch use it; Train can set it)
+    with gr.Row(elem_id="model-picker"):
+        model_mode = gr.Radio([(t("model_birdnet"), "birdnet"), (t("model_custom"), "custom")],
+                              value=d.model_mode, label=t("model_mode"))
+        classifier = gr.Textbox(label=t("classifier"), placeholder="/path/to/Model.tflite",
+                                visible=d.model_mode == "custom")
+        model_status = gr.Textbox(h.check_model(d.model_mode, None), label=t("model_status"),
+                                  interactive=False)
     with gr.Accordion(t("settings"), open=False):
         with gr.Row():
             min_conf = gr.Slider(0.01, 0.99, d.min_conf, step=0.01, label=t("min_conf"))
@@ -83,15 +90,11 @@ def _settings_block(t):
             sf_thresh = gr.Slider(0.01, 0.99, d.sf_thresh, step=0.01, label=t("sf_thresh"))
         show = gr.Button(t("show_species"), size="sm")
         species_shown = gr.Textbox(label=t("species_shown"), lines=4, max_lines=12)
-        with gr.Row():
-            model_mode = gr.Radio([(t("model_birdnet"), "birdnet"), (t("model_custom"), "custom")],
-                                  value=d.model_mode, label=t("model_mode"))
-            classifier = gr.Textbox(label=t("classifier"), placeholder="/path/to/Model.tflite")
-            model_status = gr.Textbox(label=t("model_status"), interactive=False)
     comps = [min_conf, sensitivity, overlap, use_top_n, top_n, merge, fmin, fmax, species_mode,
              species_file, lat, lon, week, sf_thresh, model_mode, classifier]
     for c in (model_mode, classifier):
         c.change(h.check_model, [model_mode, classifier], model_status)
+    model_mode.change(lambda m: gr.Textbox(visible=m == "custom"), model_mode, classifier)
     show.click(_errors(lambda *v: h.species_preview(h.DetectionSettings(*v))), comps,
                species_shown)
     return comps
@@ -109,7 +112,7 @@ def build_app(session: h.Session) -> gr.Blocks:
             with gr.Tab(t("tab_batch"), id="batch"):
                 _batch_tab(t, session, settings)
             with gr.Tab(t("tab_train"), id="train"):
-                _train_tab(t, session)
+                _train_tab(t, session, settings)
             with gr.Tab(t("tab_segments"), id="segments"):
                 _segments_tab(t)
             with gr.Tab(t("tab_review"), id="review"):
@@ -169,21 +172,17 @@ def _batch_tab(t, session, settings) -> None:
     def run(inp, out, types, comb, sk, w, *values, progress=gr.Progress()):
         for state in h.run_batch(session, inp, out, types, comb, sk, w,
                                  h.DetectionSettings(*values)):
-            finished = sum(st in ("done", "skipped", "failed")
-                           for st, _ in state.files.values())
             if state.files:
-                progress((finished, len(state.files)), desc="files", unit="files")
+                progress((state.finished(), len(state.files)), desc="files", unit="files")
             rows = [[rel, st, detail] for rel, (st, detail) in sorted(state.files.items())]
-            text = state.summary.text() if state.summary is not None else \
-                (state.error or f"{finished} of {len(state.files)} files")
-            yield rows, text
+            yield rows, state.text()
 
     event = start.click(_errors(run), [input_dir, output_dir, rtypes, combine, skip, workers,
                                        *settings], [files, summary])
     cancel.click(lambda: session.cancel.set(), None, None, cancels=[event])
 
 
-def _train_tab(t, session) -> None:
+def _train_tab(t, session, settings) -> None:
     d = TrainSettings()
     with gr.Row():
         data = gr.Textbox(label=t("data_dir"))
@@ -224,12 +223,22 @@ def _train_tab(t, session) -> None:
         go = gr.Button(t("train"), variant="primary")
         cancel = gr.Button(t("cancel"), variant="stop")
     log = gr.Textbox(label=t("log"), lines=8, max_lines=20, interactive=False)
+    with gr.Row():
+        done = gr.Textbox(label=t("train_done"), interactive=False, elem_id="train-done",
+                          scale=4)
+        use = gr.Button(t("use_model"), variant="primary", visible=False, scale=1,
+                        elem_id="use-model")
+    trained = gr.State(None)
     metrics = gr.Dataframe(headers=["class", "precision", "recall", "F1", "AUPRC", "AUROC",
                                     "windows"], label=t("metrics"), interactive=False)
     with gr.Row():
         curves = gr.Image(label=t("curves"), type="filepath")
         confusion = gr.Image(label=t("confusion"), type="filepath")
-    exported = gr.File(label=t("exported"), file_count="multiple")
+    with gr.Row():
+        model_files = gr.File(label=t("files_model"), file_count="multiple")
+        report_files = gr.File(label=t("files_report"), file_count="multiple")
+    with gr.Accordion(t("files_advanced"), open=False):
+        advanced_files = gr.File(label=t("files_advanced"), file_count="multiple")
 
     scan.click(_errors(h.scan_training_folder), data, found)
 
@@ -241,23 +250,38 @@ def _train_tab(t, session) -> None:
                       focal_alpha=float(a), upsampling_mode=um, upsampling_ratio=float(ur),
                       synthetic_negatives=int(neg), holdout_species=int(ho), seed=int(sd))
         state = None
+        no_button = gr.Button(visible=False)
         for state in h.run_training(session, d, o, n, kwargs, cm, sm, test_data=td or None,
                                     group_pattern=gp or None):
-            total = max(int(k) or MAX_AUTO_FOLDS, state.folds_done, 1)  # 0: auto, at most 5
-            progress((state.folds_done, total), desc="folds", unit="folds")
-            yield "\n".join(state.log[-30:]), None, None, None, None
+            step, steps, words = state.progress(int(k))
+            progress((step, steps), desc=words, unit="steps")
+            yield ("\n".join(state.log[-30:]), words, no_button, None, None, None, None, None,
+                   None, None)
         if state is None or state.error or not state.files:
             raise h.UserError(state.error if state else "training did not start")
-        rows, pictures, files = h.training_outputs(session, o, state.files)
-        yield ("\n".join(state.log[-30:]), rows, *(str(p) if p else None for p in pictures),
-               [str(f) for f in files])
+        r = h.training_outputs(session, o, state.files, state.seconds())
+        yield ("\n".join(state.log[-30:]), r.done_line(), gr.Button(visible=True),
+               str(r.model), r.rows, *(str(p) if p else None for p in r.pictures),
+               *([str(f) for f in group] for group in (r.model_files, r.report_files,
+                                                         r.advanced_files)))
 
     event = go.click(_errors(train), [data, out, name, test_data, group_pattern, seed, folds,
                                       epochs, batch_size, lr, hidden,
                                       dropout, smoothing, mixup, focal, gamma, alpha, up_mode,
                                       up_ratio, negatives, holdout, crop, save_mode],
-                     [log, metrics, curves, confusion, exported])
+                     [log, done, use, trained, metrics, curves, confusion, model_files,
+                      report_files, advanced_files])
     cancel.click(lambda: session.cancel.set(), None, None, cancels=[event])
+    model_mode, classifier = _setting(settings, "model_mode"), _setting(settings, "classifier")
+    use.click(_errors(h.use_trained), trained, [model_mode, classifier, done])
+
+
+def _setting(settings: list, name: str):
+    """The widget of one ``DetectionSettings`` field (the list is in field order)."""
+    import dataclasses
+
+    names = [f.name for f in dataclasses.fields(h.DetectionSettings)]
+    return settings[names.index(name)]
 
 
 def _segments_tab(t) -> None:

@@ -13,6 +13,7 @@ from __future__ import annotations
 import multiprocessing as mp
 import os
 import queue
+import re
 import shutil
 import signal
 import threading
@@ -35,6 +36,7 @@ from edgebird.pipeline.analyze import (
     write_results,
 )
 from edgebird.species import Location
+from edgebird.training.dataset import MAX_AUTO_FOLDS
 
 SPECIES_MODES = ("all", "list", "location")
 MODEL_MODES = ("birdnet", "custom")
@@ -71,6 +73,13 @@ class DetectionSettings:
     sf_thresh: float = default_of(Location, "threshold")
     model_mode: str = MODEL_MODES[0]
     classifier: str | None = None
+
+    def model_name(self) -> str:
+        """The model's name as every status line starts with it, so a result says what made
+        it."""
+        if self.model_mode == "custom" and self.classifier:
+            return Path(self.classifier).name
+        return "BirdNET V2.4"
 
     def resolve(self, **extra) -> tuple[AnalyzeSettings, AudioSettings]:
         """The CLI's dataclasses; bad values raise UserError with the library's message."""
@@ -194,7 +203,7 @@ def analyze_single(session: Session, audio_path: str | None,
     write_results(result.detections, str(audio_path), result.info, plan, paths)
     rows = [[d.start, d.end, *_split(d.label), round(d.confidence, 4)]
             for d in result.detections]
-    status = (f"{len(rows)} detections in {result.info.duration:.1f} s of audio "
+    status = (f"{s.model_name()}: {len(rows)} detections in {result.info.duration:.1f} s of audio "
               f"({result.windows} windows, {seconds:.2f} s)")
     return SingleResult(rows, spectrogram(audio_path, result.detections, plan),
                         list(paths.values()), status, result.detections)
@@ -256,6 +265,16 @@ class BatchState:
     summary: object = None
     error: str | None = None
     done: bool = False
+    model: str = ""
+
+    def finished(self) -> int:
+        return sum(st in ("done", "skipped", "failed") for st, _ in self.files.values())
+
+    def text(self) -> str:
+        """The status line, named by the model: the summary once there is one."""
+        body = self.summary.text() if self.summary is not None else \
+            (self.error or f"{self.finished()} of {len(self.files)} files")
+        return f"{self.model}: {body}"
 
 
 def run_batch(session: Session, input_dir: str, output_dir: str, rtypes: list[str],
@@ -273,7 +292,7 @@ def run_batch(session: Session, input_dir: str, output_dir: str, rtypes: list[st
         raise UserError("choose a results folder")
     settings, audio = s.resolve(rtypes=tuple(rtypes) or _ANALYZE.rtypes, combine=combine,
                                 skip_existing=skip_existing)
-    state = BatchState()
+    state = BatchState(model=s.model_name())
     events: queue.Queue = queue.Queue()
     session.cancel.clear()
 
@@ -343,10 +362,59 @@ def _train_child(messages, kwargs: dict) -> None:
 
 @dataclass
 class TrainState:
+    """What the child has said so far. The library reports stages through its log lines (the
+    data summary, "training on ..." once every recording is embedded, one "fold i/k" per fold),
+    so progress is counted in those steps: it has no per-epoch or per-file hook."""
+
     log: list[str] = field(default_factory=list)
     folds_done: int = 0
+    folds_total: int = 0  # k of the "fold i/k" lines (what auto folds resolved to)
+    embedded: bool = False
     files: dict[str, str] | None = None
     error: str | None = None
+    started: float = field(default_factory=time.monotonic)
+    finished: float | None = None
+
+    def seconds(self) -> float:
+        return (self.finished or time.monotonic()) - self.started
+
+    def take(self, line: str) -> None:
+        """One log line from the child: kept, and counted if it marks a stage."""
+        self.log.append(line)
+        if line.startswith("training on "):
+            self.embedded = True
+        elif line.startswith("fold "):
+            self.folds_done += 1
+            m = re.match(r"fold \d+/(\d+)", line)
+            if m:
+                self.folds_total = int(m.group(1))
+
+    def progress(self, folds: int) -> tuple[int, int, str]:
+        """``(done, total, words)``: embedding is one step, each fold one, the final model
+        and its export one; the words say the current stage and the time so far. ``folds`` 0
+        (auto): the count the log reports, and until it does the most auto can choose."""
+        folds = int(folds) or self.folds_total or MAX_AUTO_FOLDS
+        total = folds + 2
+        if self.files is not None:
+            done, stage = total, "finished"
+        elif not self.embedded:
+            done, stage = 0, "reading the recordings"
+        elif self.folds_done < folds:
+            done = 1 + self.folds_done
+            stage = f"testing on held-out recordings, round {self.folds_done + 1} of {folds}"
+        else:
+            done, stage = total - 1, "training the final model and writing it"
+        return done, total, f"{stage} ({duration_text(self.seconds())} so far)"
+
+
+def duration_text(seconds: float) -> str:
+    """Elapsed time as a person says it: "45 s", "2 min 3 s", "1 h 5 min"."""
+    s = int(round(seconds))
+    if s < 60:
+        return f"{s} s"
+    if s < 3600:
+        return f"{s // 60} min {s % 60} s"
+    return f"{s // 3600} h {s % 3600 // 60} min"
 
 
 def run_training(session: Session, data: str, out: str, name: str, train_kwargs: dict,
@@ -386,11 +454,10 @@ def run_training(session: Session, data: str, out: str, name: str, train_kwargs:
                 yield state
                 continue
             if kind == "log":
-                state.log.append(payload)
-                if payload.startswith("fold "):
-                    state.folds_done += 1
+                state.take(payload)
             elif kind == "done":
                 state.files = payload
+                state.finished = time.monotonic()
                 break
             else:
                 state.error = payload
@@ -406,8 +473,37 @@ def run_training(session: Session, data: str, out: str, name: str, train_kwargs:
     yield state
 
 
-def training_outputs(session: Session, out: str, files: dict[str, str]):
-    """The metrics table (mean over folds), the pictures and downloadable copies."""
+METRIC_COLUMNS = ("precision@thr", "recall@thr", "f1@thr", "auprc", "auroc")
+
+
+@dataclass
+class TrainedModel:
+    """A finished training run as the Train tab shows it: the model to analyze with (in the
+    output folder, not the session copy, so it stays valid after the app closes), the metrics
+    rounded for reading, and the files grouped so the one to use is not lost among 28."""
+
+    model: Path
+    rows: list[list]
+    pictures: list[Path | None]
+    model_files: list[Path]
+    report_files: list[Path]
+    advanced_files: list[Path]
+    seconds: float
+
+    def done_line(self) -> str:
+        return f"Done in {duration_text(self.seconds)}: your classifier is {self.model}"
+
+
+def _rounded(value: str | None) -> float | str:
+    try:
+        return round(float(value), 3)
+    except (TypeError, ValueError):
+        return value or ""
+
+
+def training_outputs(session: Session, out: str, files: dict[str, str],
+                     seconds: float = 0.0) -> TrainedModel:
+    """The metrics table (mean over folds), the pictures and downloadable copies, grouped."""
     import csv
 
     out_dir = Path(out)
@@ -415,16 +511,31 @@ def training_outputs(session: Session, out: str, files: dict[str, str]):
     with open(out_dir / "metrics.csv", newline="") as f:
         for r in csv.DictReader(f):
             if r.get("model") == "head" and r.get("split") == "mean":
-                rows.append([r.get("class", ""), r.get("precision@thr"), r.get("recall@thr"),
-                             r.get("f1@thr"), r.get("auprc"), r.get("auroc"),
-                             r.get("positives")])
+                rows.append([r.get("class", ""), *(_rounded(r.get(c)) for c in METRIC_COLUMNS),
+                             _rounded(r.get("positives"))])
+    # the standalone model runs on audio (the head alone needs embeddings): "replace" first
+    model = Path(files.get("replace") or files.get("append") or files["head"])
+    model = out_dir / model.name
+    mine = {model.name, f"{model.stem}_Labels.txt", f"{model.stem}_Thresholds.csv"}
+    report = {"REPORT.md", "metrics.csv", "learning_curves.png", "confusion_matrix.png"}
     copies = session.folder("trained")
-    keep = []
+    groups: dict[str, list[Path]] = {"model": [], "report": [], "advanced": []}
     for path in sorted(out_dir.iterdir()):
         if path.is_file() and path.stat().st_size < 200_000_000:
-            keep.append(Path(shutil.copy2(path, copies / path.name)))
+            kind = "model" if path.name in mine else "report" if path.name in report \
+                else "advanced"
+            groups[kind].append(Path(shutil.copy2(path, copies / path.name)))
     pictures = [copies / "learning_curves.png", copies / "confusion_matrix.png"]
-    return rows, [p if p.is_file() else None for p in pictures], keep
+    return TrainedModel(model, rows, [p if p.is_file() else None for p in pictures],
+                        groups["model"], groups["report"], groups["advanced"], seconds)
+
+
+def use_trained(model: str | None) -> tuple[str, str, str]:
+    """``(model mode, classifier, words)`` that make Single file and Batch analyze with the
+    model just trained (the "Use it for analysis" button)."""
+    if not model:
+        raise UserError("train a classifier first")
+    return "custom", str(model), f"Single file and Batch now analyze with {model}"
 
 
 # -- segments and review -------------------------------------------------------------------

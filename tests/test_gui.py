@@ -113,7 +113,8 @@ def test_single_file_gives_rows_a_picture_and_tables(session, make_audio):
     path = make_audio("rec.wav", seconds=10.0, sr=44100)
     r = h.analyze_single(session, str(path), h.DetectionSettings(min_conf=0.01))
     assert r.rows and all(len(row) == 5 for row in r.rows)
-    assert r.figure is not None and "detections" in r.status
+    assert r.figure is not None and r.status.startswith("BirdNET V2.4: ")
+    assert "detections" in r.status
     assert {p.name for p in r.tables} == {"rec.BirdNET.selection.table.txt",
                                           "rec.BirdNET.results.txt", "rec.BirdNET.results.csv"}
     assert all(p.is_file() and session.workdir in p.parents for p in r.tables)
@@ -144,6 +145,7 @@ def test_batch_reports_every_file_and_the_summary(session, make_audio, tmp_path)
     assert {k: v[0] for k, v in last.files.items()} == {
         "a.wav": "done", "sub/b.wav": "done", "broken.wav": "failed"}
     assert "2 analyzed" in last.summary.text() and "broken.wav" in last.summary.text()
+    assert last.text() == "BirdNET V2.4: " + last.summary.text()  # the model named
     assert (tmp_path / "out" / "BirdNET_SelectionTable.txt").is_file()
     with pytest.raises(h.UserError, match="input folder not found"):
         list(h.run_batch(session, str(tmp_path / "nope"), str(tmp_path / "o"), ["table"],
@@ -199,9 +201,71 @@ def test_training_in_a_child_process_and_its_outputs(session, tmp_path):
     last = states[-1]
     assert last.error is None and last.files, last.log[-5:]
     assert last.folds_done == 2
-    rows, pictures, files = h.training_outputs(session, str(tmp_path / "model"), last.files)
-    assert len(rows) == 5 and all(p is not None for p in pictures)  # MACRO + 4 songs
-    assert {"Demo.tflite", "Demo_Labels.txt", "REPORT.md"} <= {f.name for f in files}
+    assert last.progress(2)[:2] == (4, 4)
+    r = h.training_outputs(session, str(tmp_path / "model"), last.files, last.seconds())
+    assert len(r.rows) == 5 and all(p is not None for p in r.pictures)  # MACRO + 4 songs
+    assert r.model == tmp_path / "model" / "Demo.tflite"
+    assert {f.name for f in r.model_files} == {"Demo.tflite", "Demo_Labels.txt",
+                                              "Demo_Thresholds.csv"}
+    assert "REPORT.md" in {f.name for f in r.report_files}
+    assert "Demo_fold1.tflite" in {f.name for f in r.advanced_files}
+    assert r.done_line().startswith("Done in ") and str(r.model) in r.done_line()
+
+
+def test_every_status_line_names_the_model():
+    assert h.DetectionSettings().model_name() == "BirdNET V2.4"
+    custom = h.DetectionSettings(model_mode="custom", classifier="/m/Finches.tflite")
+    assert custom.model_name() == "Finches.tflite"
+    state = h.BatchState(model=custom.model_name(), files={"a.wav": ("done", "")})
+    assert state.text() == "Finches.tflite: 1 of 1 files"
+
+
+def test_training_progress_counts_the_stages_the_log_reports():
+    state = h.TrainState(started=100.0)
+    state.finished = 223.0  # frozen clock: 2 min 3 s
+    assert state.progress(3) == (0, 5, "reading the recordings (2 min 3 s so far)")
+    state.take("2 classes, 6 recordings")
+    state.take("training on 40 windows (6 recordings) + 0 synthetic noise windows; 3 fold(s)")
+    assert state.progress(3)[:2] == (1, 5) and "round 1 of 3" in state.progress(3)[2]
+    for i in (1, 2, 3):
+        state.take(f"fold {i}/3: macro F1 0.500 at the chosen thresholds")
+    assert state.progress(3)[:2] == (4, 5) and "final model" in state.progress(3)[2]
+    state.files = {"replace": "x.tflite"}
+    assert state.progress(3)[:2] == (5, 5)
+    assert [h.duration_text(s) for s in (4.4, 60, 123, 3725)] == \
+        ["4 s", "1 min 0 s", "2 min 3 s", "1 h 2 min"]
+
+
+def test_training_outputs_round_metrics_and_group_files(session, tmp_path):
+    """The finished run as the tab shows it, on the files an export writes (made here)."""
+    out = tmp_path / "model"
+    out.mkdir()
+    (out / "metrics.csv").write_text(
+        "model,split,class,precision@thr,recall@thr,f1@thr,auprc,auroc,positives\n"
+        "head,mean,MACRO,0.8166666666666667,1,0.9,0.77777,0.5,12.4\n"
+        "head,fold1,MACRO,0.1,0.1,0.1,0.1,0.1,3\n")
+    for name in ("Mine.tflite", "Mine_Labels.txt", "Mine_Thresholds.csv", "Mine_head.tflite",
+                 "Mine_head_Labels.txt", "Mine_fold1.tflite", "Mine_Params.csv", "REPORT.md",
+                 "learning_curves.png"):
+        (out / name).write_bytes(b"x")
+    files = {"fold1": str(out / "Mine_fold1.tflite"), "head": str(out / "Mine_head.tflite"),
+             "replace": str(out / "Mine.tflite")}
+    r = h.training_outputs(session, str(out), files, 123.0)
+    assert r.rows == [["MACRO", 0.817, 1.0, 0.9, 0.778, 0.5, 12.4]]
+    assert r.model == out / "Mine.tflite"
+    assert [f.name for f in r.model_files] == ["Mine.tflite", "Mine_Labels.txt",
+                                               "Mine_Thresholds.csv"]
+    assert [f.name for f in r.report_files] == ["REPORT.md", "learning_curves.png",
+                                                "metrics.csv"]
+    assert {f.name for f in r.advanced_files} == {"Mine_head.tflite", "Mine_head_Labels.txt",
+                                                  "Mine_fold1.tflite", "Mine_Params.csv"}
+    assert all(f.parent == session.workdir / "trained" for f in r.model_files)
+    assert r.pictures[0] is not None and r.pictures[1] is None  # no confusion matrix made
+    assert r.done_line() == f"Done in 2 min 3 s: your classifier is {out / 'Mine.tflite'}"
+    mode, path, words = h.use_trained(str(r.model))
+    assert (mode, path) == ("custom", str(out / "Mine.tflite")) and path in words
+    with pytest.raises(h.UserError, match="train a classifier first"):
+        h.use_trained(None)
 
 
 def test_training_cancel_stops_the_child(session, tmp_path):
