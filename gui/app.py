@@ -106,21 +106,25 @@ def build_app(session: h.Session) -> gr.Blocks:
         gr.Markdown(t("title"), elem_id="title")
         gr.Markdown(t("intro"))
         settings = _settings_block(t)
-        with gr.Tabs():
+        with gr.Tabs() as tabs:
             with gr.Tab(t("tab_single"), id="single"):
                 _single_tab(t, session, settings)
             with gr.Tab(t("tab_batch"), id="batch"):
                 _batch_tab(t, session, settings)
             with gr.Tab(t("tab_train"), id="train"):
-                _train_tab(t, session, settings)
+                train_data, train_found = _train_tab(t, session, settings)
             with gr.Tab(t("tab_segments"), id="segments"):
                 _segments_tab(t)
             with gr.Tab(t("tab_review"), id="review"):
-                _review_tab(t)
+                review_folder, retrain = _review_tab(t)
             with gr.Tab(t("tab_evaluate"), id="evaluate"):
                 loop.evaluate_tab(t, session, _errors)
             with gr.Tab(t("tab_search"), id="search"):
                 loop.search_tab(t, _errors)
+        # Review -> Retrain: the reviewed folder (Species/Positive/, Species/Negative/) becomes
+        # the training data, checked, on the Train tab, ready to start.
+        retrain.click(_errors(lambda f: (f, h.scan_training_folder(f), gr.Tabs(selected="train"))),
+                      review_folder, [train_data, train_found, tabs])
     app.i18n_obj = t.i18n
     return app
 
@@ -182,7 +186,7 @@ def _batch_tab(t, session, settings) -> None:
     cancel.click(lambda: session.cancel.set(), None, None, cancels=[event])
 
 
-def _train_tab(t, session, settings) -> None:
+def _train_tab(t, session, settings) -> tuple[gr.Textbox, gr.Textbox]:
     d = TrainSettings()
     with gr.Row():
         data = gr.Textbox(label=t("data_dir"))
@@ -274,6 +278,7 @@ def _train_tab(t, session, settings) -> None:
     cancel.click(lambda: session.cancel.set(), None, None, cancels=[event])
     model_mode, classifier = _setting(settings, "model_mode"), _setting(settings, "classifier")
     use.click(_errors(h.use_trained), trained, [model_mode, classifier, done])
+    return data, found
 
 
 def _setting(settings: list, name: str):
@@ -316,7 +321,7 @@ def _segments_tab(t) -> None:
                             seg_length, mode], [summary, *players])
 
 
-def _review_tab(t) -> None:
+def _review_tab(t) -> tuple[gr.Textbox, gr.Button]:
     with gr.Row():
         folder = gr.Textbox(label=t("review_dir"))
         load = gr.Button(t("load"), size="sm")
@@ -332,6 +337,7 @@ def _review_tab(t) -> None:
     precision = gr.Slider(0.5, 0.99, 0.9, step=0.01, label=t("precision"))
     verdict = gr.Textbox(label=t("calibration"), interactive=False)
     curve = gr.Plot(label=t("calibration_plot"))
+    retrain = gr.Button(t("retrain"), variant="secondary")
 
     def show(f, sp, skip_path=None):
         path, n = h.next_clip(f, sp)
@@ -365,6 +371,7 @@ def _review_tab(t) -> None:
                [player, current, left])
     precision.change(_errors(h.calibration_view), [folder, species, precision],
                      [verdict, curve])
+    return folder, retrain
 
 
 def launch(host: str = "127.0.0.1", port: int | None = None, share: bool = False,

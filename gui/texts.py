@@ -128,6 +128,7 @@ EN.update({
     "(select one to listen)", "se_clip": "Selected result",
     "se_training": "Training folder to mark results into", "se_label": "Class (folder name)",
     "se_marked": "Last clip written",
+    "retrain": "Retrain on this reviewed folder (opens Train with it checked)",
 })
 ZH.update({
     "tab_evaluate": "评估", "tab_search": "搜索",
@@ -143,6 +144,7 @@ ZH.update({
     "se_per": "每个录音最多", "se_run": "搜索", "se_hits": "最相似的窗口（选中一行试听）",
     "se_clip": "所选结果", "se_training": "标记结果写入的训练文件夹",
     "se_label": "类别（文件夹名）", "se_marked": "最近写入的片段",
+    "retrain": "用这个已审核的文件夹重新训练（打开训练页并检查它）",
 })
 
 

@@ -95,3 +95,13 @@ def test_app_has_the_evaluate_and_search_tabs(session):
     app = build_app(session)
     ids = {getattr(b, "id", None) for b in app.blocks.values()}
     assert {"evaluate", "search"} <= ids
+
+
+def test_review_tab_has_retrain_into_the_train_tab(session):
+    """Review -> Retrain: the button exists with its text, and the check it runs on the
+    reviewed folder is the Train tab's (a reviewed Positive/Negative folder trains as it is)."""
+    from edgebird.gui.app import build_app
+
+    app = build_app(session)
+    labels = [getattr(b, "value", None) for b in app.blocks.values()]
+    assert any("retrain" in str(v).lower() for v in labels)
