@@ -29,7 +29,8 @@ SHARED = ["__init__.py", "core"]
 #: The recorder's commented config.ini, read as a file: nothing in edgebird imports the
 #: recorder (an import-linter contract), not even for its template.
 CONFIG_TEMPLATE = "config.ini.template"
-RUNTIME = ["__init__.py", "config.py", "sources.py", "recorder.py", CONFIG_TEMPLATE]
+RUNTIME = ["__init__.py", "config.py", "sources.py", "schedule.py", "recorder.py",
+           CONFIG_TEMPLATE]
 
 PYPROJECT = """\
 [build-system]
@@ -41,7 +42,8 @@ name = "edgebird-field"
 version = "{version}"
 description = "edgebird's field recorder: a custom bird classifier on live audio, no TensorFlow"
 requires-python = ">=3.9"
-dependencies = ["numpy>=1.21", "soundfile>=0.10"]
+# astral: sunrise/sunset for [schedule] windows (pure Python, a py3 wheel)
+dependencies = ["numpy>=1.21", "soundfile>=0.10", "astral>=3.2"]
 
 [project.optional-dependencies]
 # the interpreter: ai-edge-litert on 64-bit Raspberry Pi OS; tflite-runtime on older images
