@@ -223,7 +223,8 @@ class Recorder:
             "station": cfg.station, "model": self.model.name,
             "model_sha256": self.model.sha256, "source": cfg.source, "status": "starting",
             "windows": 0, "detections": 0, "last_detection": None, "lag_s": 0.0,
-            "overruns": 0, "windows_skipped": 0, "clips_deleted": 0, "disk_low": False, "errors": []}
+            "overruns": 0, "windows_skipped": 0, "clips_deleted": 0, "disk_low": False,
+            "errors": []}
         self.days_written: set = set()
         self.days_touched: set = set()
         self._last_health = 0.0
