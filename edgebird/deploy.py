@@ -130,13 +130,24 @@ sudo ./install.sh
 
 It creates `/opt/edgebird/` (a virtualenv, the model, `config.ini`, `data/`), installs the
 `edgebird-recorder` systemd service and starts it. Edit `/opt/edgebird/config.ini` (every
-setting is explained there: sound card, sensitivity, thresholds, clips, disk guard), then
+setting is explained there: sound card, sensitivity, thresholds, clips, disk guard, the
+schedule and the clock check), then
 `sudo systemctl restart edgebird-recorder`. Check it with `cat /opt/edgebird/data/health.json`
 and `journalctl -u edgebird-recorder`.
 
 What it writes in `/opt/edgebird/data/`: `detections.sqlite` (time, species, confidence, model
-and its SHA-256, clip), `clips/<day>/<species>/*.flac`, `tables/<day>.BirdNET.*` (Raven and
-CSV, per UTC day), `health.json` (uptime, last detection, lag, disk), `recorder.log`.
+and its SHA-256, clip, clock flag), `clips/<day>/<species>/*.flac`, `tables/<day>.BirdNET.*`
+(Raven and CSV, per UTC day), `health.json` (uptime, last detection, lag, disk, schedule and
+its next window, clock), `recorder.log`.
+
+Schedule (`[schedule]` in `config.ini`): daily windows such as `05:00..09:00` or
+`sunrise-30..sunrise+120` (set `latitude`, `longitude` and `timezone`), and a duty cycle
+(`duty_on = 60`, `duty_off = 240`); outside the schedule no window is scored.
+
+Time: detection times are the stream's start by the system clock plus its sample count. A Pi
+has no battery clock: without network time it starts at its last shutdown time. Each row's
+`clock` column says `synced`, `unknown` (systemd cannot say), `unsynced` or `jumped` (the clock
+stepped during that stream); `health.json` shows the same under `clock`.
 
 Try it without a microphone: set `source = file` and `input = /path/to/recordings` (48 kHz).
 
