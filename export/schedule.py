@@ -219,10 +219,11 @@ FLAGS = ("synced", "unknown", "unsynced", "jumped")
 class ClockCheck:
     """Watches the wall clock the detection times are anchored to. A stream's times are its
     start (wall clock, read once) plus its sample count, so a later jump does not move them,
-    but it shows the anchor was wrong: rows of a stream that saw a jump are flagged
-    ``jumped``. A jump is the wall clock moving against the monotonic clock by more than
-    ``jump_s`` between two checks; an unsynchronised clock (no NTP, no RTC: a Pi boots at
-    its last shutdown time) flags its rows ``unsynced``."""
+    but it shows the anchor was wrong: a stream's rows from the jump on are flagged
+    ``jumped`` (each row keeps the worst state seen so far in its stream). A jump is the
+    wall clock moving against the monotonic clock by more than ``jump_s`` between two
+    checks; an unsynchronised clock (no NTP, no RTC: a Pi boots at its last shutdown time)
+    flags its rows ``unsynced``."""
 
     def __init__(self, jump_s: float = 2.0, check_ntp: bool = True,
                  wall: Callable[[], float] = time.time,

@@ -181,3 +181,42 @@ def test_old_database_gets_the_clock_column_and_keeps_its_rows(tmp_path):
     with sqlite3.connect(path) as c:
         got = c.execute("SELECT source, clock FROM detections ORDER BY id").fetchall()
     assert got == [("a.wav", None), ("b.wav", "synced")]
+
+
+def test_a_clock_step_during_a_replay_flags_the_rows_after_it(tmp_path, standalone):  # noqa: F811
+    """The wall clock steps back an hour at the third window (NTP fixing a Pi that booted
+    at its last shutdown time): rows before it stay ``synced``, the rest say ``jumped``, the
+    times stay on the sample clock (no row moves back an hour) and health counts the jump."""
+    audio = recording(tmp_path / "in" / "rec.wav", 18.0)
+    cfg = load_config(schedule_config(tmp_path, standalone, audio, min_conf="0.0"))
+    start = epoch(2026, 5, 1, 6, 0)
+    checks = [0]
+
+    def wall() -> float:
+        return start - (3600 if checks[0] > 4 else 0)  # from the third window
+
+    def mono() -> float:
+        checks[0] += 1
+        return 1000.0
+
+    clock = ClockCheck(2.0, True, wall, mono, lambda: True)
+    assert Recorder(cfg, clock=clock).run() == 0
+    with sqlite3.connect(cfg.data_dir / "detections.sqlite") as c:
+        rows = c.execute("SELECT start_s, time_utc, clock FROM detections "
+                         "ORDER BY start_s").fetchall()
+    flags = {s: f for s, _, f in rows}
+    assert [flags[s] for s in sorted(flags)] == ["synced"] * 2 + ["jumped"] * 4
+    assert all(t.startswith("2026-05-01T06:00:") for _, t, _ in rows)
+    health = json.loads((cfg.data_dir / "health.json").read_text())
+    assert health["clock"]["jumps"] == 1 and health["clock"]["last_jump"]["step_s"] == -3600
+
+
+def test_a_sun_schedule_loads_with_its_place(tmp_path, standalone):  # noqa: F811
+    pytest.importorskip("astral")
+    audio = recording(tmp_path / "in" / "rec.wav", 4.0)
+    cfg = load_config(schedule_config(tmp_path, standalone, audio,
+                                      windows="sunrise-30..sunrise+120, 20:00..22:00",
+                                      latitude="47.6", longitude="9.4",
+                                      timezone="Europe/Berlin"))
+    assert cfg.schedule.uses_sun and cfg.schedule.latitude == 47.6
+    assert "sunrise-30min..sunrise+120min" in cfg.schedule.describe()
