@@ -29,7 +29,8 @@ SHARED = ["__init__.py", "core"]
 #: The recorder's commented config.ini, read as a file: nothing in edgebird imports the
 #: recorder (an import-linter contract), not even for its template.
 CONFIG_TEMPLATE = "config.ini.template"
-RUNTIME = ["__init__.py", "config.py", "sources.py", "recorder.py", CONFIG_TEMPLATE]
+RUNTIME = ["__init__.py", "config.py", "sources.py", "schedule.py", "recorder.py",
+           CONFIG_TEMPLATE]
 
 PYPROJECT = """\
 [build-system]
@@ -41,7 +42,8 @@ name = "edgebird-field"
 version = "{version}"
 description = "edgebird's field recorder: a custom bird classifier on live audio, no TensorFlow"
 requires-python = ">=3.9"
-dependencies = ["numpy>=1.21", "soundfile>=0.10"]
+# astral: sunrise/sunset for [schedule] windows (pure Python, a py3 wheel)
+dependencies = ["numpy>=1.21", "soundfile>=0.10", "astral>=3.2"]
 
 [project.optional-dependencies]
 # the interpreter: ai-edge-litert on 64-bit Raspberry Pi OS; tflite-runtime on older images
@@ -128,13 +130,24 @@ sudo ./install.sh
 
 It creates `/opt/edgebird/` (a virtualenv, the model, `config.ini`, `data/`), installs the
 `edgebird-recorder` systemd service and starts it. Edit `/opt/edgebird/config.ini` (every
-setting is explained there: sound card, sensitivity, thresholds, clips, disk guard), then
+setting is explained there: sound card, sensitivity, thresholds, clips, disk guard, the
+schedule and the clock check), then
 `sudo systemctl restart edgebird-recorder`. Check it with `cat /opt/edgebird/data/health.json`
 and `journalctl -u edgebird-recorder`.
 
 What it writes in `/opt/edgebird/data/`: `detections.sqlite` (time, species, confidence, model
-and its SHA-256, clip), `clips/<day>/<species>/*.flac`, `tables/<day>.BirdNET.*` (Raven and
-CSV, per UTC day), `health.json` (uptime, last detection, lag, disk), `recorder.log`.
+and its SHA-256, clip, clock flag), `clips/<day>/<species>/*.flac`, `tables/<day>.BirdNET.*`
+(Raven and CSV, per UTC day), `health.json` (uptime, last detection, lag, disk, schedule and
+its next window, clock), `recorder.log`.
+
+Schedule (`[schedule]` in `config.ini`): daily windows such as `05:00..09:00` or
+`sunrise-30..sunrise+120` (set `latitude`, `longitude` and `timezone`), and a duty cycle
+(`duty_on = 60`, `duty_off = 240`); outside the schedule no window is scored.
+
+Time: detection times are the stream's start by the system clock plus its sample count. A Pi
+has no battery clock: without network time it starts at its last shutdown time. Each row's
+`clock` column says `synced`, `unknown` (systemd cannot say), `unsynced` or `jumped` (the clock
+stepped during that stream); `health.json` shows the same under `clock`.
 
 Try it without a microphone: set `source = file` and `input = /path/to/recordings` (48 kHz).
 

@@ -7,12 +7,15 @@ Relative paths are relative to the config file, so a kit can be moved as a whole
 from __future__ import annotations
 
 import configparser
+import datetime as dt
 import difflib
 import os
 import re
 import tempfile
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
+
+from edgebird.export.schedule import Schedule, ScheduleError, parse_windows
 
 SOURCES = ("soundcard", "arecord", "file")
 
@@ -43,6 +46,9 @@ class RecorderConfig:
     min_free_mb: float = 500.0
     station: str = "edgebird"
     health_every: float = 10.0
+    schedule: Schedule = field(default_factory=Schedule)
+    check_ntp: bool = True
+    jump_s: float = 2.0
 
 
 #: The commented ``config.ini`` a kit ships, with ``{model}``, ``{labels}``, ``{thresholds}``,
@@ -144,6 +150,8 @@ def load_config(path: str | os.PathLike) -> RecorderConfig:
             value = kind(raw)
         except ValueError:
             raise ConfigError(f"[{section}] {key} = {raw!r} is not a number") from None
+        if value != value or value in (float("inf"), float("-inf")):
+            raise ConfigError(f"[{section}] {key} = {raw!r} must be a finite number")
         if (lo is not None and value < lo) or (hi is not None and value > hi):
             raise ConfigError(f"[{section}] {key} = {raw} must be in [{lo}, {hi}]")
         return value
@@ -178,6 +186,7 @@ def load_config(path: str | os.PathLike) -> RecorderConfig:
     min_conf_raw = get("detection", "min_conf")
     data_dir = _path(base, get("output", "data_dir", "data")) or base / "data"
     check_writable(data_dir)
+    schedule = _schedule(get, number)
     return RecorderConfig(
         model=model, labels=labels, thresholds=thresholds, species_list=species,
         data_dir=data_dir, source=source, device=get("audio", "device"),
@@ -192,4 +201,46 @@ def load_config(path: str | os.PathLike) -> RecorderConfig:
         clip_post=number("output", "clip_post", "1.0", float, 0.0, 30.0),
         min_free_mb=number("output", "min_free_mb", "500", float, 0.0, None),
         station=get("output", "station", "edgebird") or "edgebird",
+        schedule=schedule, check_ntp=flag("clock", "check_ntp", "yes"),
+        jump_s=number("clock", "jump_s", "2", float, 0.1, 3600.0),
     )
+
+
+def _timezone(name: str):
+    """``UTC`` or an IANA zone from the system's tz database (zoneinfo: Python 3.9+)."""
+    if name.upper() == "UTC":
+        return dt.timezone.utc
+    from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+    try:
+        return ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise ConfigError(f"[schedule] timezone = {name!r} is not a known time zone: use an "
+                          "IANA name such as Europe/Berlin, or UTC (the tzdata package "
+                          "provides them)") from None
+
+
+def _schedule(get, number) -> Schedule:
+    """``[schedule]``, checked whole: a window the recorder cannot compute stops it at start."""
+    try:
+        windows = parse_windows(get("schedule", "windows"))
+    except ScheduleError as exc:
+        raise ConfigError(f"[schedule] windows: {exc}") from None
+    on = number("schedule", "duty_on", "60", float, 1.0, 86400.0)
+    off = number("schedule", "duty_off", "0", float, 0.0, 86400.0)
+    lat = lon = None
+    if get("schedule", "latitude") or get("schedule", "longitude"):
+        lat = number("schedule", "latitude", "", float, -90.0, 90.0)
+        lon = number("schedule", "longitude", "", float, -180.0, 180.0)
+    schedule = Schedule(on, off, windows, _timezone(get("schedule", "timezone", "UTC")
+                                                    or "UTC"), lat, lon)
+    if schedule.uses_sun:
+        if lat is None:
+            raise ConfigError("[schedule] windows use sunrise/sunset: set latitude and "
+                              "longitude (decimal degrees) of the recorder's place")
+        try:
+            import astral  # noqa: F401 - the kit installs it; a hand-made venv may not
+        except ImportError:
+            raise ConfigError("[schedule] sunrise/sunset windows need the astral package: "
+                              "pip install astral") from None
+    return schedule

@@ -32,6 +32,7 @@ from pathlib import Path
 import numpy as np
 import soundfile as sf
 from edgebird.export.config import ConfigError, RecorderConfig, load_config
+from edgebird.export.schedule import ClockCheck, utc_text
 from edgebird.export.sources import RATE, Ring, SourceError, capture, make_source
 
 from edgebird.core.files import atomic_path, atomic_write_bytes, hash_file
@@ -54,6 +55,7 @@ CREATE TABLE IF NOT EXISTS detections (
     model TEXT NOT NULL,
     model_sha256 TEXT NOT NULL,
     clip TEXT,
+    clock TEXT,
     UNIQUE (source, start_s, species)
 );
 CREATE INDEX IF NOT EXISTS detections_time ON detections (time_utc);
@@ -159,6 +161,15 @@ class Database:
         self.conn.execute("PRAGMA journal_mode=WAL")
         self.conn.execute("PRAGMA synchronous=FULL")
         self.conn.executescript(SCHEMA)
+        self._migrate()
+
+    def _migrate(self) -> None:
+        """Databases from before the clock flag get the column; their rows stay, with no
+        flag (NULL: the clock was not watched then)."""
+        columns = {r[1] for r in self.conn.execute("PRAGMA table_info(detections)")}
+        if "clock" not in columns:
+            with self.conn:
+                self.conn.execute("ALTER TABLE detections ADD COLUMN clock TEXT")
 
     def add(self, rows: list[tuple]) -> list[bool]:
         """Insert a window's rows in one transaction; which were new (a replay started again
@@ -168,7 +179,8 @@ class Database:
             for row in rows:
                 cur = self.conn.execute(
                     "INSERT OR IGNORE INTO detections (time_utc, source, start_s, end_s, "
-                    "species, confidence, model, model_sha256, clip) VALUES (?,?,?,?,?,?,?,?,?)",
+                    "species, confidence, model, model_sha256, clip, clock) "
+                    "VALUES (?,?,?,?,?,?,?,?,?,?)",
                     row)
                 new.append(cur.rowcount == 1)
         return new
@@ -190,10 +202,12 @@ class Database:
 
 
 class Recorder:
-    """One recorder run. ``free_mb`` is injectable so tests can simulate a full disk."""
+    """One recorder run. ``free_mb`` and ``clock`` are injectable so tests can simulate a
+    full disk, a schedule's day and a clock jump."""
 
     def __init__(self, cfg: RecorderConfig,
-                 free_mb: Callable[[Path], float] | None = None):
+                 free_mb: Callable[[Path], float] | None = None,
+                 clock: ClockCheck | None = None):
         self.cfg = cfg
         self.model = Model(cfg)
         self.data = cfg.data_dir
@@ -202,12 +216,15 @@ class Recorder:
         self.db = Database(self.data / "detections.sqlite")
         self.free_mb = free_mb or (lambda p: shutil.disk_usage(p).free / 1e6)
         self.stop = threading.Event()
+        self.clock = clock or ClockCheck(cfg.jump_s, cfg.check_ntp)
+        self.schedule = cfg.schedule
         self.started = time.time()
         self.health: dict[str, object] = {
             "station": cfg.station, "model": self.model.name,
             "model_sha256": self.model.sha256, "source": cfg.source, "status": "starting",
             "windows": 0, "detections": 0, "last_detection": None, "lag_s": 0.0,
-            "overruns": 0, "clips_deleted": 0, "disk_low": False, "errors": []}
+            "overruns": 0, "windows_skipped": 0, "clips_deleted": 0, "disk_low": False,
+            "errors": []}
         self.days_written: set = set()
         self.days_touched: set = set()
         self._last_health = 0.0
@@ -242,25 +259,30 @@ class Recorder:
         hop = int(round((3.0 - self.cfg.overlap) * RATE))
         pos = 0
         pending: list[tuple] = []  # clips waiting for their post-context
-        stream_start = time.time()
+        stream_start = self.clock.start_stream()
         while not self.stop.is_set():
             written = ring.wait_for(pos + WINDOW, self.stop)
             if written < pos + WINDOW and not (ring.closed and written - pos >= MIN_SEGMENT):
                 break
-            window = ring.read(pos, pos + WINDOW)
             start, end = pos / RATE, min(pos + WINDOW, written) / RATE
-            dets = self.model.detect(window, start, round(end, 6), name)
+            flag = self.clock.check()
+            if not self.schedule.active(stream_start + start):  # outside: not even scored
+                self.health["windows_skipped"] = int(self.health["windows_skipped"]) + 1
+                dets = []
+            else:
+                window = ring.read(pos, pos + WINDOW)
+                dets = self.model.detect(window, start, round(end, 6), name)
+                self.health["windows"] = int(self.health["windows"]) + 1
             when = self._time(stream_start, start)
             rows = [(when, name, d.start, d.end, d.label, round(d.confidence, 6),
                      self.model.name, self.model.sha256,
-                     self._clip_name(name, d, when) if self.cfg.clips else None)
+                     self._clip_name(name, d, when) if self.cfg.clips else None, flag)
                     for d in dets]
             for row, d, new in zip(rows, dets, self.db.add(rows)):  # noqa: B905 - Py3.9
-                if new and row[-1]:
-                    pending.append((row[-1], d))
+                if new and row[-2]:
+                    pending.append((row[-2], d))
             if dets:
                 self.days_touched.add(when[:10])
-            self.health["windows"] = int(self.health["windows"]) + 1
             if dets:
                 self.health["detections"] = int(self.health["detections"]) + len(dets)
                 self.health["last_detection"] = {"time_utc": when, "species": dets[0].label,
@@ -338,9 +360,20 @@ class Recorder:
         self._last_health = time.time()
         h = dict(self.health)
         h["uptime_s"] = round(time.time() - self.started, 1)
+        h["clock"] = self.clock.health()
+        h["schedule"] = self._schedule_health()
         h["disk_free_mb"] = round(self.free_mb(self.data), 1)
         h["updated_utc"] = dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
         atomic_write_bytes(self.data / "health.json", json.dumps(h, indent=1).encode())
+
+    def _schedule_health(self) -> dict:
+        """The schedule in words, whether it detects now, and its current or next window."""
+        now = self.clock.wall()
+        nxt = self.schedule.next_window(now)
+        return {"description": self.schedule.describe(), "active": self.schedule.active(now),
+                "next_window": None if nxt is None else {
+                    "start_utc": utc_text(nxt[0]),
+                    "end_utc": None if nxt[1] == float("inf") else utc_text(nxt[1])}}
 
     def write_tables(self, day: str) -> None:
         """``tables/<day>.BirdNET.selection.table.txt`` and ``.results.csv`` for one UTC day,
