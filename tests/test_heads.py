@@ -179,5 +179,6 @@ def test_heads_import_neither_tensorflow_nor_training():
 
 
 def test_registry_order_is_the_experiments_order():
-    assert list(HEADS) == ["logreg", "svm-linear", "svm-rbf", "dense", "dense-mixup", "knn",
+    assert list(HEADS) == ["logreg", "svm-linear", "svm-rbf", "anchored", "dense", "dense-mixup",
+                           "knn",
                            "prototype"]

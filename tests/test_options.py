@@ -179,7 +179,8 @@ def test_minimal_commands_pass_the_dataclass_defaults(calls, tmp_path):
 
 def test_train_batch_size_is_the_mini_batch_and_the_engine_has_its_own(calls, tmp_path):
     d = str(tmp_path)
-    args, kwargs = calls(["train", d, "-o", d, "--batch-size", "8", "--embed-batch-size", "5"])
+    args, kwargs = calls(["train", d, "-o", d, "--head", "dense", "--batch-size", "8",
+                          "--embed-batch-size", "5"])
     assert of(TrainSettings, args, kwargs)[0].batch_size == 8
     assert of(EngineSettings, args, kwargs)[0].batch_size == 5
     args, kwargs = calls(["analyze", d, "-o", d, "--batch-size", "5"])
@@ -199,7 +200,7 @@ def test_options_keep_their_meaning(calls, tmp_path):
             s.additional_columns) == (0.5, Location(50, 10, 5, 0.1), ("csv", "r", "audacity"),
                                       False, True, ("lat",))
     assert of(AudioSettings, args, kwargs)[0].overlap == 1.0
-    args, kwargs = calls(["train", d, "-o", d, "--focal-loss", "--label-smoothing",
+    args, kwargs = calls(["train", d, "-o", d, "--head", "dense", "--focal-loss", "--label-smoothing",
                           "--crop-mode", "center", "--store", "s", "--annotations", "a.csv"])
     s = of(TrainSettings, args, kwargs)[0]
     assert (s.loss, s.label_smoothing) == ("focal", 0.1)

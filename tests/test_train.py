@@ -147,7 +147,7 @@ class TestMetrics:
 def trained():
     pytest.importorskip("tensorflow")
     f = blobs(n_per=20, classes=3)
-    s = TrainSettings(folds=3, epochs=15, learning_rate=0.01, hidden_units=16,
+    s = TrainSettings(head="dense", folds=3, epochs=15, learning_rate=0.01, hidden_units=16,
                       holdout_species=3, synthetic_negatives=0, val_fraction=0.5)
     return f, train_classifier(f, s, echo=lambda m: None)
 
@@ -188,11 +188,13 @@ class TestTraining:
             TrainSettings(head="logreg", hidden_units=8)
         with pytest.raises(ValueError, match="mixup needs the dense head"):
             TrainSettings(head="logreg", mixup=True)
-        assert TrainSettings(mixup=True).make_head().name == "dense-mixup"
+        assert TrainSettings(head="dense", mixup=True).make_head().name == "dense-mixup"
+        with pytest.raises(ValueError, match="an option of --head dense"):
+            TrainSettings(hidden_units=8)  # the default head has no hidden layer
 
     def test_dense_head_defaults_are_the_settings_defaults(self):
         """``edgebird train``'s defaults live in TrainSettings; the head must agree."""
-        head = TrainSettings().make_head()
+        head = TrainSettings(head="dense").make_head()
         assert head.get_params() == type(head)().get_params()
 
 
@@ -242,7 +244,7 @@ def test_train_from_folders_with_a_separate_test_set(tmp_path):
     write_dataset(tmp_path / "test", clips_per_class=2, seed=1)
     run = train_from_data(
         tmp_path / "train", tmp_path / "out",
-        TrainSettings(folds=2, holdout_species=0, synthetic_negatives=8, epochs=30),
+        TrainSettings(folds=2, holdout_species=0, synthetic_negatives=8),
         engine=EngineSettings(workers=1), test_data=tmp_path / "test",
         store=tmp_path / "store", progress=False, echo=lambda m: None)
     assert run.result.test_metrics is not None

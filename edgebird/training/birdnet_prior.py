@@ -47,6 +47,15 @@ class BirdNETPrior:
     def scores(self, x: np.ndarray) -> np.ndarray:
         return sigmoid(self.logits(x))
 
+    def full(self, dim: int) -> tuple[np.ndarray, np.ndarray]:
+        """``(W [dim, all classes], b)``: the prior of the ``anchored`` head, BirdNET's
+        column for each class it knows and zeros (no prior: plain logistic regression)
+        for the excluded ones."""
+        k = len(self.classes) + len(self.excluded)
+        w, b = np.zeros((dim, k), dtype=np.float32), np.zeros(k, dtype=np.float32)
+        w[:, self.columns], b[self.columns] = self.weights, self.bias
+        return w, b
+
 
 def output_layer(model_path: str | Path) -> tuple[np.ndarray, np.ndarray]:
     """``(W [1024, 6522], b [6522])`` of BirdNET's class layer, read from the model file.

@@ -105,8 +105,10 @@ def train_from_data(
     echo(f"training on {len(feats)} windows ({len(np.unique(feats.groups))} recordings) + "
          f"{0 if negatives is None else len(negatives)} synthetic noise windows; "
          f"{resolve_folds(settings.folds, feats.groups_per_class())[0]} fold(s)")
-    result = train_classifier(feats, settings, negatives, noise_eval, test, echo)
-    result.birdnet = compare(result, feats, prior_for(ts.classes, model))
+    prior = prior_for(ts.classes, model)
+    result = train_classifier(feats, settings, negatives, noise_eval, test, echo,
+                              prior=None if prior is None else prior.full(model.embedding_dim))
+    result.birdnet = compare(result, feats, prior)
     if result.birdnet:
         b, h = result.birdnet["birdnet"], result.birdnet["head"]
         echo(f"BirdNET restricted to the {len(result.birdnet['classes'])} BirdNET class(es): "

@@ -209,7 +209,7 @@ def _quality(result) -> list[str]:
         "stopping used an inner validation split of the training recordings.", "",
         "How the thresholds were chosen: in each fold, per class, the F1-optimal threshold "
         "on the inner out-of-fold scores of its training recordings, kept only where a "
-        "threshold chosen that way does at least as well as 0.5 on inner scores it was not "
+        "threshold chosen that way does better than 0.5 on inner scores it was not "
         "chosen on (otherwise 0.5; the notes say which). F1@thr is scored at each fold's own "
         "thresholds; the *threshold* column is the one exported (the median over the folds), "
         "the number in `_Thresholds.csv` (written with two decimals).", "",

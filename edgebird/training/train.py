@@ -22,6 +22,7 @@ import numpy as np
 from sklearn.base import clone
 
 from edgebird.heads import HEADS, Head, exportable_heads, make_head, params_of
+from edgebird.heads.anchored import for_columns
 from edgebird.heads.dense import LOSSES, UPSAMPLING_MODES
 from edgebird.heads.linear import LogisticHead
 from edgebird.options import opt
@@ -43,10 +44,11 @@ class TrainSettings:
     as background. Fields named like a parameter of the chosen ``head`` are passed to it;
     ``mixup`` with the dense head is the ``dense-mixup`` head."""
 
-    head: str = field(default="dense", metadata=opt(
+    head: str = field(default="anchored", metadata=opt(
         "--head", choices=exportable_heads(),
-        help="the head trained on the embeddings (dense: the Keras head; logreg and "
-             "svm-linear need no TensorFlow to train)"))
+        help="the head trained on the embeddings (anchored: logistic regression starting "
+             "from BirdNET's own classifier for the species it knows; dense: the Keras "
+             "head; only dense needs TensorFlow to train)"))
     hidden_units: int = field(default=0, metadata=opt(
         "--hidden-units", help="units of a hidden ReLU layer; 0: none"))
     dropout: float = field(default=0.0, metadata=opt(
@@ -122,13 +124,15 @@ class TrainSettings:
             raise ValueError(f"edgebird train exports its head; {name!r} cannot be exported "
                              f"(exportable heads: {', '.join(exportable_heads())})")
         if self.mixup and not getattr(HEADS[name], "mixup", False):
-            raise ValueError(f"mixup needs the dense head, not {name}")
+            raise ValueError(f"mixup needs the dense head (--head dense), not {name}")
         own = set(params_of(name))
         defaults = {f.name: f.default for f in fields(self) if f.name not in PROTOCOL_FIELDS}
         unused = [k for k in defaults if k not in own and getattr(self, k) != defaults[k]
                   and any(k in params_of(n) for n in HEADS)]
         if unused:
-            raise ValueError(f"the {name} head does not use {', '.join(unused)}")
+            users = sorted({n for n in HEADS for k in unused if k in params_of(n)})
+            raise ValueError(f"the {name} head does not use {', '.join(unused)} (an option "
+                             f"of --head {' / '.join(users)})")
         return make_head(name, **{k: getattr(self, k) for k in params_of(name)
                                   if k in defaults or k == "seed"})
 
@@ -218,8 +222,8 @@ def inner_fit(train: Features, head: Head, s: TrainSettings, negatives: Features
     """Fit a clone of ``head`` on ``train`` with thresholds (and, for heads with epochs, an
     epoch count) that never look at held-out data: an inner grouped k-fold (early stopping on
     each inner validation part) gives out-of-fold scores for every training window, on which
-    per-class F1-optimal thresholds are chosen, each kept only where it does at least as well
-    as 0.5 on inner scores it was not chosen on (``checked_thresholds``; the third value
+    per-class F1-optimal thresholds are chosen, each kept only where it does better
+    than 0.5 on inner scores it was not chosen on (``checked_thresholds``; the third value
     says, per class that fell back to 0.5, why); the head is then fitted on all of ``train``
     (for the inner folds' median best epoch count). Small sets get more out of this than from
     one small validation split. Heads without epochs use the inner folds for thresholds only.
@@ -295,15 +299,18 @@ def _mean_rows(tables: list[list[dict]]) -> list[dict]:
 
 def train_classifier(feats: Features, s: TrainSettings, negatives: Features | None = None,
                      noise_eval: Features | None = None, test: Features | None = None,
-                     echo: Callable[[str], None] = print) -> TrainResult:
+                     echo: Callable[[str], None] = print,
+                     prior: tuple[np.ndarray, np.ndarray] | None = None) -> TrainResult:
     """Cross-validate, then train the final head on everything.
 
     ``negatives``: synthetic background rows added to every training split (never scored);
     ``noise_eval``: other synthetic rows on which false positives are measured; ``test``: an
-    optional separate test set scored by the final model.
+    optional separate test set scored by the final model; ``prior``: ``(W [dim, classes],
+    b [classes])``, BirdNET's classifier for the classes it knows (zero columns for the
+    others), which a head with a prior (``anchored``) starts from; other heads ignore it.
     """
     classes = feats.classes
-    head = s.make_head()
+    head = with_prior(s.make_head(), prior)
     folds: list[FoldResult] = []
     k, folds_note = resolve_folds(s.folds, feats.groups_per_class())
     if folds_note:
@@ -327,8 +334,8 @@ def train_classifier(feats: Features, s: TrainSettings, negatives: Features | No
         if fallbacks:  # one line per fold: the classes, then each one's F1 (chosen vs 0.5)
             fallback_notes.append(
                 f"fold {i}: threshold 0.5 kept for {len(fallbacks)} class(es) where a "
-                "threshold chosen on part of the inner out-of-fold scores did worse on the "
-                "rest: " + "; ".join(f"{c} ({w.split('(')[-1]}" for c, w in fallbacks.items()))
+                "threshold chosen on part of the inner out-of-fold scores did no better on "
+                "the rest: " + "; ".join(f"{c} ({w.split('(')[-1]}" for c, w in fallbacks.items()))
         few = sorted(c for c, n in train.groups_per_class().items() if n < 2)
         if few:
             notes.append(f"fold {i}: threshold 0.5 kept for {', '.join(few[:5])} (one "
@@ -368,6 +375,13 @@ def train_classifier(feats: Features, s: TrainSettings, negatives: Features | No
         p = final.head.scores(test.x)
         result.test_metrics = class_metrics(test.y, p, classes, thresholds)
     return result
+
+
+def with_prior(head: Head, prior: tuple[np.ndarray, np.ndarray] | None) -> Head:
+    """``head`` with ``prior`` set when it takes one (``prior_weights``), else unchanged."""
+    if prior is None or "prior_weights" not in head.get_params():
+        return head
+    return clone(head).set_params(prior_weights=prior[0], prior_bias=prior[1])
 
 
 def _holdout_impossible(feats: Features,
@@ -443,7 +457,8 @@ def holdout_species_fp(feats: Features, head: Head, s: TrainSettings,
         held = (feats.y[:, c] > 0.5)
         keep_cols = [j for j in range(n) if j != c]
         rest = feats.subset(np.flatnonzero(~held))
-        p = clone(head).fit(rest.x, rest.y[:, keep_cols]).scores(feats.x[held])
+        p = clone(for_columns(head, keep_cols)).fit(rest.x, rest.y[:, keep_cols]).scores(
+            feats.x[held])
         out.append({"held_out": feats.classes[c], "windows": int(held.sum()),
                     "fp_rate@thr": false_positive_rate(p, thresholds[keep_cols]),
                     "fp_rate@0.5": false_positive_rate(p, np.full(n - 1, 0.5))})
