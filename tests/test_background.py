@@ -131,3 +131,31 @@ def test_train_refuses_a_missing_background_before_any_work(tmp_path, capsys):
                  str(tmp_path / "store"), "--quiet"]) == EXIT_USAGE
     assert "background folder not found" in capsys.readouterr().err
     assert not (tmp_path / "store").exists()  # refused before embedding
+
+
+@pytest.mark.integration
+def test_devbirds_other_species_as_site_background(devbirds, tmp_path):
+    """Five devbirds species train; the other five are the site: real recordings without the
+    targets. Their windows train as background (all of them: fewer than the bound) and the
+    held-out quarter gets a false-positives-per-hour figure in metrics.json."""
+    import os
+
+    from edgebird.training.classifier import train_from_data
+    from edgebird.training.train import TrainSettings
+
+    five, other = tmp_path / "five", tmp_path / "other"
+    five.mkdir()
+    other.mkdir()
+    for i, sp in enumerate(sorted(d for d in devbirds.iterdir() if d.is_dir())):
+        os.symlink(sp, (five if i < 5 else other) / sp.name)
+    run = train_from_data(five, tmp_path / "out",
+                          TrainSettings(head="logreg", folds=2, holdout_species=0,
+                                        background=str(other)),
+                          engine=EngineSettings(), store=tmp_path / "store", progress=False,
+                          echo=lambda m: None)
+    fp = run.result.site_fp
+    assert fp["recordings"] == 50 and fp["held_out_recordings"] == 12
+    assert fp["trained_windows"] == 76  # 38 recordings x 2 windows, under the bound of 500
+    assert fp["hours"] == pytest.approx(12 * 6 / 3600, rel=0.02)
+    assert np.isfinite(fp["any_per_hour"]) and len(fp["per_class_per_hour"]) == 5
+    assert "site background: 76 windows sampled from 38 recording(s)" in run.report.read_text()

@@ -2,9 +2,11 @@
 
 Embeddings come from ``embed_files`` (so a second training run on the same data is a cache
 hit, and unreadable files are skipped and listed). Annotated segments of long recordings use
-the file's windows that overlap the annotation. Synthetic non-bird sounds (rain, wind,
-engines, hiss, a quiet floor) are embedded in process and added as background rows, the
-first line of defence against the false positives users complain about most.
+the file's windows that overlap the annotation; a whole long recording labelled as one
+species, its windows that hold sound, bounded per recording (``windows.py``). Synthetic
+non-bird sounds (rain, wind, engines, hiss, a quiet floor) are embedded in process and added
+as background rows, the first line of defence against the false positives users complain
+about most.
 """
 
 from __future__ import annotations
