@@ -34,21 +34,35 @@ def site_folder(root, recordings=4, seconds=30, seed=0):
     return root
 
 
+class CountingModel(FakeModel):
+    """FakeModel that counts the windows it embeds (0 on a rerun: the store has them)."""
+
+    embedded = 0
+
+    def embed(self, batch):
+        CountingModel.embedded += len(batch)
+        return super().embed(batch)
+
+
 def _site(folder, store, max_windows=5, seed=0):
-    return site_background(folder, store, AudioSettings(), FakeModel(), CLASSES, max_windows,
-                           seed, EngineSettings(workers=1), progress=False)
+    return site_background(folder, store, AudioSettings(), CountingModel(), CLASSES,
+                           max_windows, seed, EngineSettings(workers=1), progress=False)
 
 
 def test_site_windows_are_bounded_seeded_and_a_recording_is_held_out(tmp_path):
     folder = site_folder(tmp_path / "site")
+    CountingModel.embedded = 0
     site = _site(folder, tmp_path / "store")
+    assert CountingModel.embedded == 40  # every window of the 4 recordings, embedded once
     assert len(site.train) == 5 and set(site.train.kind) == {SITE_KIND}
     assert not site.train.y.any() and site.train.y.shape == (5, 2)
     held = set(np.unique(site.held.groups))
     assert len(held) == 1 and len(site.held) == 10  # every window of the held-out recording
     assert not held & set(site.train.groups)  # never trained on
     assert site.held_seconds == pytest.approx(30.0)
+    CountingModel.embedded = 0
     again = _site(folder, tmp_path / "store")  # the same seed: the same rows, from the store
+    assert CountingModel.embedded == 0
     np.testing.assert_array_equal(again.train.starts, site.train.starts)
     np.testing.assert_array_equal(again.train.files, site.train.files)
     assert "5 windows sampled from 3 recording(s)" in site.describe()
@@ -117,8 +131,9 @@ def test_train_with_background_trains_on_site_rows_and_reports_fp_per_hour(tmp_p
     fp = json.loads((out / "metrics.json").read_text())["site_background_false_positives"]
     assert fp["held_out_recordings"] == 1 and fp["windows"] == 3
     assert fp["hours"] == pytest.approx(9 / 3600)
-    assert set(fp["per_class_per_hour"]) == set(json.loads(
-        (out / "metrics.json").read_text())["classes"])
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert set(fp["per_class_per_hour"]) == set(metrics["classes"])
+    assert {n["recordings"] for n in metrics["windows_per_class"].values()} == {3}
 
 
 def test_train_refuses_a_missing_background_before_any_work(tmp_path, capsys):

@@ -30,7 +30,12 @@ from edgebird.training.dataset import (
     resolve_folds,
     scan_folder,
 )
-from edgebird.training.features import build_features, synthetic_negatives, window_counts
+from edgebird.training.features import (
+    build_features,
+    synthetic_negatives,
+    window_counts,
+    windows_per_class,
+)
 from edgebird.training.train import TrainResult, TrainSettings, train_classifier
 
 #: ``--model-save-mode``: standalone models with the custom classes only (replace), BirdNET's
@@ -128,6 +133,7 @@ def train_from_data(
          + (f" + {n_site} site background windows" if site is not None else "") + "; "
          f"{resolve_folds(settings.folds, feats.groups_per_class())[0]} fold(s)")
     result = train_classifier(feats, settings, negatives, noise_eval, test, echo)
+    result.windows = windows_per_class(feats)
     if site is not None:
         scores = None if site.held is None else result.final.head.scores(site.held.x)
         result.site_fp = site_report(site, scores, result.thresholds, ts.classes)

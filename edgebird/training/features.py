@@ -197,14 +197,19 @@ def active_rows(path: str, starts: np.ndarray, embs: np.ndarray, audio: AudioSet
     return starts[rows], embs[rows]
 
 
+def windows_per_class(feats: Features) -> dict[str, dict[str, int]]:
+    """``{class: {"windows", "recordings"}}`` of the rows as trained (``metrics.json``)."""
+    groups = feats.groups_per_class()
+    return {c: {"windows": int((feats.y[:, i] > 0.5).sum()), "recordings": groups[c]}
+            for i, c in enumerate(feats.classes)}
+
+
 def window_counts(feats: Features, max_windows: int = DEFAULT_MAX_WINDOWS) -> str:
     """Windows per class and from how many recordings, as trained (after crops, selection
     and skipped files); plus how long recordings were cut down."""
-    groups = feats.groups_per_class()
     lines = ["windows per class (as trained):"]
-    for i, c in enumerate(feats.classes):
-        lines.append(f"  {c}: {int((feats.y[:, i] > 0.5).sum())} windows from {groups[c]} "
-                     "recordings")
+    for c, n in windows_per_class(feats).items():
+        lines.append(f"  {c}: {n['windows']} windows from {n['recordings']} recordings")
     for kind in ("background", "negative"):
         n = int((feats.kind == kind).sum())
         if n:

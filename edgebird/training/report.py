@@ -155,6 +155,7 @@ def write_report(result, out: Path, name: str, model_files: dict[str, Path],
         "metrics": rows, "noise_false_positives": result.noise_fp,
         "held_out_species": result.holdout, "settings": result.settings.__dict__,
         "site_background_false_positives": result.site_fp,
+        "windows_per_class": result.windows,
         "birdnet_restricted": result.birdnet,
         "folds": [{"fold": f.fold, "best_epoch": f.best_epoch, **f.sizes}
                   for f in result.folds],

@@ -202,6 +202,8 @@ class TrainResult:
     #: ``--background``: false positives per hour on held-out site recordings
     #: (``background.false_positives_per_hour``), or why there is no number
     site_fp: dict = field(default_factory=dict)
+    #: windows trained per class and their recordings (``features.windows_per_class``)
+    windows: dict = field(default_factory=dict)
 
     @property
     def cross_validated(self) -> bool:
