@@ -200,8 +200,9 @@ def test_options_keep_their_meaning(calls, tmp_path):
             s.additional_columns) == (0.5, Location(50, 10, 5, 0.1), ("csv", "r", "audacity"),
                                       False, True, ("lat",))
     assert of(AudioSettings, args, kwargs)[0].overlap == 1.0
-    args, kwargs = calls(["train", d, "-o", d, "--head", "dense", "--focal-loss", "--label-smoothing",
-                          "--crop-mode", "center", "--store", "s", "--annotations", "a.csv"])
+    args, kwargs = calls(["train", d, "-o", d, "--head", "dense", "--focal-loss",
+                          "--label-smoothing", "--crop-mode", "center", "--store", "s",
+                          "--annotations", "a.csv"])
     s = of(TrainSettings, args, kwargs)[0]
     assert (s.loss, s.label_smoothing) == ("focal", 0.1)
     assert of(AudioSettings, args, kwargs)[0].crop_mode == "center"

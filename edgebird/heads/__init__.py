@@ -34,7 +34,7 @@ from edgebird.heads.neighbours import KNNHead, PrototypeHead
 #: Heads that need TensorFlow.
 KERAS_HEADS = tuple(n for n, cls in HEADS.items() if issubclass(cls, DenseHead))
 
-__all__ = ["HEADS", "KERAS_HEADS", "AnchoredLogisticHead", "DenseHead", "Head", "KNNHead", "LinearSVMHead",
-           "LogisticHead", "MixupDenseHead", "NotExportableError", "PrototypeHead",
+__all__ = ["HEADS", "KERAS_HEADS", "AnchoredLogisticHead", "DenseHead", "Head", "KNNHead",
+           "LinearSVMHead", "LogisticHead", "MixupDenseHead", "NotExportableError", "PrototypeHead",
            "RBFSVMHead", "exportable_heads", "head_logits", "make_head", "params_of",
            "sigmoid"]

@@ -16,6 +16,11 @@ import numpy as np
 
 from edgebird.audio import TRAINING_CROP_MODE, AudioSettings
 from edgebird.pipeline import engine as eng
+from edgebird.training.background import (
+    background_files,
+    site_background,
+    site_report,
+)
 from edgebird.training.birdnet_prior import compare, prior_for
 from edgebird.training.dataset import (
     TrainingSet,
@@ -25,7 +30,12 @@ from edgebird.training.dataset import (
     resolve_folds,
     scan_folder,
 )
-from edgebird.training.features import build_features, synthetic_negatives
+from edgebird.training.features import (
+    build_features,
+    synthetic_negatives,
+    window_counts,
+    windows_per_class,
+)
 from edgebird.training.train import TrainResult, TrainSettings, train_classifier
 
 #: ``--model-save-mode``: standalone models with the custom classes only (replace), BirdNET's
@@ -87,27 +97,52 @@ def train_from_data(
     ts = load_training_set(data, annotations, group_pattern)
     check(ts, settings.folds)
     test_ts = scan_folder(test_data, group_pattern) if test_data else None
+    if settings.background:
+        background_files(settings.background)  # a missing or empty folder fails now
     echo(ts.describe())
     out = Path(out)
     store = Path(store) if store else default_store()
     model = BirdNET(num_threads=engine.threads, batch_size=engine.batch_size)
-    feats = build_features(ts, store, audio, model, engine, progress=progress, echo=echo)
+    cap = settings.max_windows_per_recording
+    feats = build_features(ts, store, audio, model, engine, progress=progress, echo=echo,
+                           max_windows=cap)
     check_folds(feats.groups_per_class(), settings.folds, after_reading=True)
+    windows_text = window_counts(feats, cap)
+    echo(windows_text)
     test = None
     if test_ts is not None:
         test = build_features(test_ts, store, audio, model, engine, classes=ts.classes,
-                              require_all=False, progress=progress, echo=echo)
-    negatives = noise_eval = None
+                              require_all=False, progress=progress, echo=echo,
+                              max_windows=cap)
+    negatives = noise_eval = site = None
     if settings.synthetic_negatives:
         negatives = synthetic_negatives(model, ts.classes, settings.synthetic_negatives,
                                         settings.seed, cache=store)
     noise_eval = synthetic_negatives(model, ts.classes, 100, settings.seed + 1000, cache=store)
+    if settings.background:
+        site = site_background(settings.background, store, audio, model, ts.classes,
+                               settings.background_windows, settings.seed, engine,
+                               progress=progress, echo=echo)
+        echo(site.describe())
+        windows_text += "\n" + site.describe()
+        negatives = site.train if negatives is None else negatives.concat(site.train)
+    n_site = 0 if site is None else len(site.train)
+    n_synthetic = 0 if negatives is None else len(negatives) - n_site
     echo(f"training on {len(feats)} windows ({len(np.unique(feats.groups))} recordings) + "
-         f"{0 if negatives is None else len(negatives)} synthetic noise windows; "
+         f"{n_synthetic} synthetic noise windows"
+         + (f" + {n_site} site background windows" if site is not None else "") + "; "
          f"{resolve_folds(settings.folds, feats.groups_per_class())[0]} fold(s)")
     prior = prior_for(ts.classes, model)
     result = train_classifier(feats, settings, negatives, noise_eval, test, echo,
                               prior=None if prior is None else prior.full(model.embedding_dim))
+    result.windows = windows_per_class(feats)
+    if site is not None:
+        scores = None if site.held is None else result.final.head.scores(site.held.x)
+        result.site_fp = site_report(site, scores, result.thresholds, ts.classes)
+        if "any_per_hour" in result.site_fp:
+            echo(f"site background: {result.site_fp['any_per_hour']:.1f} false positives "
+                 f"per hour at the exported thresholds ({result.site_fp['hours'] * 60:.1f} "
+                 "min held out)")
     result.birdnet = compare(result, feats, prior)
     if result.birdnet:
         b, h = result.birdnet["birdnet"], result.birdnet["head"]
@@ -122,8 +157,9 @@ def train_from_data(
         staged = export_classifier(result, staging, name, audio, model.model_path,
                                    model.labels, save_mode, counts)
         sha = {k: hash_file(p, "sha256") for k, p in staged.items()}
-        write_report(result, staging, name, staged, ts.describe(), feats.skipped, sha,
-                     time.perf_counter() - t0, shown_dir=out)
+        skipped = feats.skipped + (site.skipped if site is not None else [])
+        write_report(result, staging, name, staged, ts.describe() + "\n" + windows_text,
+                     skipped, sha, time.perf_counter() - t0, shown_dir=out)
         published = publish_model_set(staging, out, name)
     if published.earlier:
         echo(published.message(out, name))

@@ -2,9 +2,11 @@
 
 Embeddings come from ``embed_files`` (so a second training run on the same data is a cache
 hit, and unreadable files are skipped and listed). Annotated segments of long recordings use
-the file's windows that overlap the annotation. Synthetic non-bird sounds (rain, wind,
-engines, hiss, a quiet floor) are embedded in process and added as background rows, the
-first line of defence against the false positives users complain about most.
+the file's windows that overlap the annotation; a whole long recording labelled as one
+species, its windows that hold sound, bounded per recording (``windows.py``). Synthetic
+non-bird sounds (rain, wind, engines, hiss, a quiet floor) are embedded in process and added
+as background rows, the first line of defence against the false positives users complain
+about most.
 """
 
 from __future__ import annotations
@@ -22,6 +24,12 @@ from edgebird.pipeline import engine as eng
 from edgebird.pipeline.embed import embed_files
 from edgebird.synth import noise_windows
 from edgebird.training.dataset import DatasetError, TrainingSet
+from edgebird.training.windows import (
+    DEFAULT_MAX_WINDOWS,
+    LONG_RECORDING_WINDOWS,
+    long_recordings,
+    select_windows,
+)
 
 #: A window belongs to an annotation when it covers this much of it (or all of a short one).
 MIN_ANNOTATION_OVERLAP = 1.0
@@ -40,6 +48,8 @@ class Features:
     kind: np.ndarray
     classes: list[str]
     skipped: list[tuple[str, str]] = field(default_factory=list)
+    #: long recordings whose windows were chosen by activity: file -> (kept, held sound, all)
+    selected: dict[str, tuple[int, int, int]] = field(default_factory=dict)
 
     def __len__(self) -> int:
         return len(self.x)
@@ -73,12 +83,14 @@ def build_features(
     require_all: bool = True,
     progress: bool = True,
     echo: Callable[[str], None] | None = None,
+    max_windows: int = DEFAULT_MAX_WINDOWS,
 ) -> Features:
     """Embed every file of ``ts`` (cached in ``store``) and label its windows.
 
     ``classes`` fixes the column order (a test set must use the training set's classes;
     a test class the training set lacks is an error). With ``require_all`` every class must
-    keep at least one readable window.
+    keep at least one readable window. With the smart crop, a whole-file label on a long
+    recording keeps its windows that hold sound, at most ``max_windows`` (``windows.py``).
     """
     classes = classes or ts.classes
     unknown = sorted({p for f in ts.files for p in f.positives} - set(classes))
@@ -89,7 +101,9 @@ def build_features(
     # Annotations point into long recordings: use all their windows and pick by overlap.
     file_audio = replace(audio, crop_mode="segments") if annotated else audio
     paths = sorted({str(f.path) for f in ts.files})
-    summary = embed_files(paths, store, file_audio, engine, model, progress=progress, echo=echo)
+    long = set() if annotated else long_files(paths, audio, max_windows)
+    summary = embed_labelled(paths, long, store, file_audio, engine, model, progress, echo)
+    selected: dict[str, tuple[int, int, int]] = {}
     by_source = {e.source: e for e in summary.entries}
     failed = {os.path.abspath(p) for p, _ in summary.failed}
     rows: dict[str, list] = {k: [] for k in ("x", "y", "groups", "files", "starts", "kind")}
@@ -102,6 +116,9 @@ def build_features(
             continue
         if src not in loaded:
             loaded[src] = by_source[src].load()
+            if str(f.path) in long:
+                loaded[src] = active_rows(str(f.path), *loaded[src], audio, max_windows,
+                                          selected)
         starts, embs = loaded[src]
         if f.begin is not None:
             seg = audio.segment_seconds
@@ -134,12 +151,80 @@ def build_features(
         np.concatenate(rows["x"]).astype(np.float32), np.concatenate(rows["y"]),
         np.concatenate(rows["groups"]).astype(str), np.concatenate(rows["files"]).astype(str),
         np.concatenate(rows["starts"]), np.concatenate(rows["kind"]).astype(str),
-        list(classes), list(summary.failed))
+        list(classes), list(summary.failed), selected)
     missing = [c for i, c in enumerate(classes) if not (feats.y[:, i] > 0.5).any()]
     if missing and require_all:
         raise DatasetError(f"no readable windows for {', '.join(missing)}: every file of "
                            "these classes failed (see the error log)")
     return feats
+
+
+def long_files(paths: list[str], audio: AudioSettings, max_windows: int) -> set[str]:
+    """Files whose windows are chosen by activity: with the smart crop (the training
+    default) and a cap above 0, those of at least ``LONG_RECORDING_WINDOWS`` windows."""
+    if audio.crop_mode != "smart" or max_windows <= 0:
+        return set()
+    return long_recordings(paths, audio)
+
+
+def embed_labelled(paths: list[str], long: set[str], store: str | os.PathLike,
+                   audio: AudioSettings, engine: eng.EngineSettings, model: EmbeddingModel,
+                   progress: bool, echo: Callable[[str], None] | None):
+    """``embed_files`` of ``paths`` with ``audio``, except the ``long`` ones, embedded with
+    all their windows (``segments``, shared with annotated training and ``edgebird embed``)
+    so that ``active_rows`` can choose among them; one summary of both."""
+    short = [p for p in paths if p not in long]
+    summary = None
+    for files, how in ((short, audio), (sorted(long), replace(audio, crop_mode="segments"))):
+        if not files:
+            continue
+        part = embed_files(files, store, how, engine, model, progress=progress, echo=echo)
+        if summary is None:
+            summary = part
+        else:
+            summary.entries += part.entries
+            summary.failed += part.failed
+    return summary
+
+
+def active_rows(path: str, starts: np.ndarray, embs: np.ndarray, audio: AudioSettings,
+                max_windows: int, selected: dict[str, tuple[int, int, int]],
+                ) -> tuple[np.ndarray, np.ndarray]:
+    """A long recording's windows that hold sound (at most ``max_windows``), booked in
+    ``selected`` as (kept, held sound, all) for the report."""
+    rows, held = select_windows(path, starts, audio, max_windows)
+    selected[path] = (len(rows), held, len(starts))
+    return starts[rows], embs[rows]
+
+
+def windows_per_class(feats: Features) -> dict[str, dict[str, int]]:
+    """``{class: {"windows", "recordings"}}`` of the rows as trained (``metrics.json``)."""
+    groups = feats.groups_per_class()
+    return {c: {"windows": int((feats.y[:, i] > 0.5).sum()), "recordings": groups[c]}
+            for i, c in enumerate(feats.classes)}
+
+
+def window_counts(feats: Features, max_windows: int = DEFAULT_MAX_WINDOWS) -> str:
+    """Windows per class and from how many recordings, as trained (after crops, selection
+    and skipped files); plus how long recordings were cut down."""
+    lines = ["windows per class (as trained):"]
+    for c, n in windows_per_class(feats).items():
+        lines.append(f"  {c}: {n['windows']} windows from {n['recordings']} recordings")
+    for kind in ("background", "negative"):
+        n = int((feats.kind == kind).sum())
+        if n:
+            lines.append(f"  ({kind}): {n} windows from "
+                         f"{len(np.unique(feats.groups[feats.kind == kind]))} recordings")
+    if feats.selected:
+        kept = sum(k for k, _, _ in feats.selected.values())
+        held = sum(h for _, h, _ in feats.selected.values())
+        total = sum(t for _, _, t in feats.selected.values())
+        capped = sum(h > k for k, h, _ in feats.selected.values())
+        lines.append(f"  {len(feats.selected)} long recording(s) (>= {LONG_RECORDING_WINDOWS} "
+                     f"windows): {kept} of their {total} windows kept, those holding sound "
+                     f"({held}), at most {max_windows} per recording (--max-windows-per-"
+                     f"recording); {capped} recording(s) hit the cap")
+    return "\n".join(lines)
 
 
 #: Bump when ``synth.noise_window`` changes, so cached noise embeddings are not reused.

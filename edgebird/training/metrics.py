@@ -50,8 +50,9 @@ def checked_thresholds(y: np.ndarray, p: np.ndarray, parts: np.ndarray,
     unless that F1 is above the F1 at ``default`` on the same scores, choosing does not pay
     (it overfits the few scores there are, or merely ties) and the class keeps ``default``:
     a tie goes to 0.5 because a threshold moved off 0.5 on a tie is noise that costs on
-    new data (on devbirds, keeping ties cost 0.02 macro F1 against 0.5, see TRAINING.md). Returns the thresholds and, for each
-    class that fell back, why (its class index -> a sentence)."""
+    new data (on devbirds, keeping ties cost 0.02 macro F1 against 0.5, see TRAINING.md).
+    Returns the thresholds and, for each class that fell back, why (its class index -> a
+    sentence)."""
     chosen = best_thresholds(y, p, default)
     why: dict[int, str] = {}
     for c in range(y.shape[1]):

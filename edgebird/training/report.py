@@ -154,6 +154,8 @@ def write_report(result, out: Path, name: str, model_files: dict[str, Path],
         "cross_validated": result.cross_validated, "notes": result.notes,
         "metrics": rows, "noise_false_positives": result.noise_fp,
         "held_out_species": result.holdout, "settings": result.settings.__dict__,
+        "site_background_false_positives": result.site_fp,
+        "windows_per_class": result.windows,
         "birdnet_restricted": result.birdnet,
         "folds": [{"fold": f.fold, "best_epoch": f.best_epoch, **f.sizes}
                   for f in result.folds],
@@ -229,6 +231,23 @@ def _quality(result) -> list[str]:
     return lines
 
 
+def _site_lines(site: dict) -> list[str]:
+    """``--background``: false positives per hour on held-out site recordings, or why none."""
+    if not site:
+        return []
+    if "any_per_hour" not in site:
+        return [f"- **Site background** (`--background`, {site['recordings']} recording(s), "
+                f"{site['trained_windows']} windows trained as background): false positives "
+                f"per hour not measured: {site['note']}."]
+    lines = [f"- **Site background** (`--background`): {site['held_out_recordings']} of "
+             f"{site['recordings']} site recordings ({site['hours'] * 60:.1f} min, "
+             f"{site['windows']} windows) held out, never trained on; the final model at its "
+             f"exported thresholds fires on **{site['any_per_hour']:.1f} windows per hour** "
+             f"(any class; {site['any_windows']} windows). Per class, per hour:"]
+    lines += [f"  - {c}: {v:.1f}" for c, v in site["per_class_per_hour"].items()]
+    return lines
+
+
 def _false_positives(result) -> list[str]:
     """Measured on what the final model never trained on: synthetic noise, held-out species,
     an optional separate test set."""
@@ -239,6 +258,7 @@ def _false_positives(result) -> list[str]:
                      f"{n['windows']} windows never used in training): the final model fires "
                      f"on {n['fp_rate@thr']:.1%} of them at its thresholds "
                      f"({n['fp_rate@0.5']:.1%} at 0.5; highest score {n['max_score']:.3f}).")
+    lines += _site_lines(result.site_fp)
     if result.holdout:
         mean = np.mean([h["fp_rate@thr"] for h in result.holdout])
         lines.append(f"- **Species the model never saw**: trained without one class at a "

@@ -26,13 +26,16 @@ from edgebird.heads.anchored import for_columns
 from edgebird.heads.dense import LOSSES, UPSAMPLING_MODES
 from edgebird.heads.linear import LogisticHead
 from edgebird.options import opt
+from edgebird.training.background import DEFAULT_BACKGROUND_WINDOWS
 from edgebird.training.dataset import AUTO_FOLDS, MAX_AUTO_FOLDS, resolve_folds
 from edgebird.training.features import Features
 from edgebird.training.metrics import checked_thresholds, class_metrics, false_positive_rate
+from edgebird.training.windows import DEFAULT_MAX_WINDOWS, LONG_RECORDING_WINDOWS
 
 #: Settings of the procedure itself, not of a head (``seed`` seeds both).
 PROTOCOL_FIELDS = ("head", "mixup", "folds", "val_fraction", "synthetic_negatives",
-                   "holdout_species", "seed")
+                   "holdout_species", "seed", "max_windows_per_recording", "background",
+                   "background_windows")
 
 
 @dataclass(frozen=True)
@@ -89,6 +92,19 @@ class TrainSettings:
         "--holdout-species", help="measure false positives on up to N classes held out in "
                                   "turn; 0: skip"))
     seed: int = field(default=0, metadata=opt("--seed", help="random seed"))
+    max_windows_per_recording: int = field(default=DEFAULT_MAX_WINDOWS, metadata=opt(
+        "--max-windows-per-recording",
+        help=f"a labelled recording of {LONG_RECORDING_WINDOWS}+ windows trains on every "
+             "window that holds sound (bird-band activity above its own floor), at most this "
+             "many (the strongest); shorter clips keep the smart crop; 0: smart crop for all"))
+    background: str = field(default="", metadata=opt(
+        "--background", metavar="DIR",
+        help="unlabelled audio from the deployment site, without the target species: "
+             "sampled windows train as background, and held-out recordings give false "
+             "positives per hour"))
+    background_windows: int = field(default=DEFAULT_BACKGROUND_WINDOWS, metadata=opt(
+        "--background-windows",
+        help="at most this many --background windows join training (sampled with --seed)"))
 
     def __post_init__(self) -> None:
         checks = [
@@ -104,6 +120,8 @@ class TrainSettings:
             (self.folds >= 0, f"folds must be >= 1, or {AUTO_FOLDS} (auto)"),
             (0.05 <= self.val_fraction <= 0.5, "validation fraction must be in [0.05, 0.5]"),
             (self.synthetic_negatives >= 0, "synthetic negatives must be >= 0"),
+            (self.max_windows_per_recording >= 0, "max windows per recording must be >= 0"),
+            (self.background_windows >= 1, "background windows must be >= 1"),
         ]
         for ok, msg in checks:
             if not ok:
@@ -185,6 +203,11 @@ class TrainResult:
     notes: list[str] = field(default_factory=list)
     #: BirdNET restricted to the classes it knows vs the head (``birdnet_prior.compare``)
     birdnet: dict = field(default_factory=dict)
+    #: ``--background``: false positives per hour on held-out site recordings
+    #: (``background.false_positives_per_hour``), or why there is no number
+    site_fp: dict = field(default_factory=dict)
+    #: windows trained per class and their recordings (``features.windows_per_class``)
+    windows: dict = field(default_factory=dict)
 
     @property
     def cross_validated(self) -> bool:
