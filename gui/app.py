@@ -17,6 +17,7 @@ from starlette.middleware import Middleware
 from edgebird.audio import CROP_MODES, DEFAULT_FMAX, TRAINING_CROP_MODE
 from edgebird.core.scores import SENSITIVITY_RANGE
 from edgebird.core.writers.formats import FORMATS
+from edgebird.heads import exportable_heads
 from edgebird.pipeline.analyze import AnalyzeSettings
 from edgebird.pipeline.engine import EngineSettings
 from edgebird.pipeline.segments import COLLECTION_MODES, SegmentSettings
@@ -200,22 +201,31 @@ def _train_tab(t, session, settings) -> tuple[gr.Textbox, gr.Textbox]:
         group_pattern = gr.Textbox(label=t("group_pattern"), placeholder="^(XC\\d+)")
         seed = gr.Number(d.seed, precision=0, label=t("seed"))
     with gr.Row():
+        background = gr.Textbox(d.background, label=t("background_dir"))
+        head = gr.Dropdown(exportable_heads(), value=d.head, label=t("head"),
+                           info=t("head_info"))
         folds = gr.Number(d.folds, precision=0, minimum=0, maximum=20, label=t("folds"))
-        epochs = gr.Number(d.epochs, precision=0, minimum=1, label=t("epochs"))
-        batch_size = gr.Number(d.batch_size, precision=0, minimum=1, label=t("batch_size"))
-        lr = gr.Number(d.learning_rate, minimum=1e-6, label=t("learning_rate"))
-        hidden = gr.Number(d.hidden_units, precision=0, minimum=0, label=t("hidden_units"))
-        dropout = gr.Slider(0.0, 0.9, d.dropout, step=0.05, label=t("dropout"))
+    # The Keras head's options: only --head dense uses them, so they stay folded away.
+    with gr.Accordion(t("keras_options"), open=False):
+        with gr.Row():
+            epochs = gr.Number(d.epochs, precision=0, minimum=1, label=t("epochs"))
+            batch_size = gr.Number(d.batch_size, precision=0, minimum=1, label=t("batch_size"))
+            lr = gr.Number(d.learning_rate, minimum=1e-6, label=t("learning_rate"))
+            hidden = gr.Number(d.hidden_units, precision=0, minimum=0, label=t("hidden_units"))
+            dropout = gr.Slider(0.0, 0.9, d.dropout, step=0.05, label=t("dropout"))
+        with gr.Row():
+            smoothing = gr.Slider(0.0, 0.4, d.label_smoothing, step=0.05,
+                                  label=t("label_smoothing"))
+            mixup = gr.Checkbox(d.mixup, label=t("mixup"))
+            focal = gr.Checkbox(d.loss == "focal", label=t("focal"))
+            gamma = gr.Slider(0.5, 5.0, d.focal_gamma, step=0.1, label=t("focal_gamma"))
+            alpha = gr.Slider(0.1, 0.9, d.focal_alpha, step=0.05, label=t("focal_alpha"))
+        with gr.Row():
+            up_mode = gr.Dropdown(list(UPSAMPLING_MODES), value=d.upsampling_mode,
+                                  label=t("upsampling_mode"))
+            up_ratio = gr.Slider(0.0, 1.0, d.upsampling_ratio, step=0.05,
+                                 label=t("upsampling_ratio"))
     with gr.Row():
-        smoothing = gr.Slider(0.0, 0.4, d.label_smoothing, step=0.05, label=t("label_smoothing"))
-        mixup = gr.Checkbox(d.mixup, label=t("mixup"))
-        focal = gr.Checkbox(d.loss == "focal", label=t("focal"))
-        gamma = gr.Slider(0.5, 5.0, d.focal_gamma, step=0.1, label=t("focal_gamma"))
-        alpha = gr.Slider(0.1, 0.9, d.focal_alpha, step=0.05, label=t("focal_alpha"))
-    with gr.Row():
-        up_mode = gr.Dropdown(list(UPSAMPLING_MODES), value=d.upsampling_mode,
-                              label=t("upsampling_mode"))
-        up_ratio = gr.Slider(0.0, 1.0, d.upsampling_ratio, step=0.05, label=t("upsampling_ratio"))
         negatives = gr.Number(d.synthetic_negatives, precision=0, minimum=0,
                               label=t("synthetic_negatives"))
         holdout = gr.Number(d.holdout_species, precision=0, minimum=0,
@@ -246,9 +256,10 @@ def _train_tab(t, session, settings) -> tuple[gr.Textbox, gr.Textbox]:
 
     scan.click(_errors(h.scan_training_folder), data, found)
 
-    def train(d, o, n, td, gp, sd, k, ep, bs, rate, hu, do, ls, mx, fl, g, a, um, ur, neg, ho,
-              cm, sm, progress=gr.Progress()):
-        kwargs = dict(folds=int(k), epochs=int(ep), batch_size=int(bs), learning_rate=float(rate),
+    def train(d, o, n, td, gp, sd, bg, hd, k, ep, bs, rate, hu, do, ls, mx, fl, g, a, um, ur,
+              neg, ho, cm, sm, progress=gr.Progress()):
+        kwargs = dict(background=(bg or "").strip(), head=hd, folds=int(k), epochs=int(ep),
+                      batch_size=int(bs), learning_rate=float(rate),
                       hidden_units=int(hu), dropout=float(do), label_smoothing=float(ls),
                       mixup=bool(mx), loss="focal" if fl else "bce", focal_gamma=float(g),
                       focal_alpha=float(a), upsampling_mode=um, upsampling_ratio=float(ur),
@@ -269,7 +280,8 @@ def _train_tab(t, session, settings) -> tuple[gr.Textbox, gr.Textbox]:
                *([str(f) for f in group] for group in (r.model_files, r.report_files,
                                                          r.advanced_files)))
 
-    event = go.click(_errors(train), [data, out, name, test_data, group_pattern, seed, folds,
+    event = go.click(_errors(train), [data, out, name, test_data, group_pattern, seed,
+                                      background, head, folds,
                                       epochs, batch_size, lr, hidden,
                                       dropout, smoothing, mixup, focal, gamma, alpha, up_mode,
                                       up_ratio, negatives, holdout, crop, save_mode],

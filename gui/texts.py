@@ -114,6 +114,12 @@ ZH: dict[str, str] = {
 
 #: The Evaluate and Search tabs (gui/loop.py).
 EN.update({
+    "background_dir": "Site background folder (optional: your site's audio without the "
+                      "target species)",
+    "head": "Head",
+    "head_info": "anchored: starts from BirdNET's own classifier for species it knows "
+                 "(recommended); dense: the Keras head (uses the options below)",
+    "keras_options": "Dense (Keras) head options",
     "tab_evaluate": "Evaluate", "tab_search": "Search",
     "ev_results": "Result tables (folder or file)",
     "ev_annotations": "Annotations (Raven table or file,begin,end,label CSV)",
@@ -131,6 +137,11 @@ EN.update({
     "retrain": "Retrain on this reviewed folder (opens Train with it checked)",
 })
 ZH.update({
+    "background_dir": "现场背景文件夹（可选：不含目标物种的本地录音）",
+    "head": "分类头",
+    "head_info": "anchored：对 BirdNET 已知的物种从 BirdNET 自己的分类器出发（推荐）；"
+                 "dense：Keras 分类头（使用下面的选项）",
+    "keras_options": "Dense（Keras）分类头选项",
     "tab_evaluate": "评估", "tab_search": "搜索",
     "ev_results": "结果表（文件夹或文件）",
     "ev_annotations": "标注（Raven 表或 file,begin,end,label CSV）",

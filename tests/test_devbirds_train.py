@@ -41,8 +41,11 @@ def run_tflite(path, x: np.ndarray) -> np.ndarray:
 
 
 def test_cross_validated_quality(run):
+    """Issue 21's bar: CV macro F1 >= 0.95 at the exported thresholds, never more than 0.01
+    below F1 at 0.5 (measured 0.987 and 0.987 with the anchored head, seed 0)."""
     head, base = run.result.overall[0], run.result.baseline_overall[0]
-    assert head["f1@thr"] >= 0.9, head
+    assert head["f1@thr"] >= 0.95, head
+    assert head["f1@thr"] >= head["f1@0.5"] - 0.01, head
     assert head["f1@thr"] >= base["f1@0.5"] - 0.02, (head["f1@thr"], base["f1@0.5"])
     assert head["auprc"] >= 0.93
     assert len(run.result.folds) == 5
@@ -61,21 +64,27 @@ def test_noise_scores_below_every_threshold(run):
 
 
 def test_exports_equal_the_trained_head(run, devbirds):
-    """Head-only .tflite = numpy/Keras head on real embeddings; standalone = head(embed)."""
+    """Head-only .tflite = the numpy head on real embeddings (and Keras, for the dense
+    head); standalone = head(embed). Logits reach +-12 here, so float32 also needs rtol."""
     from edgebird.backbones.birdnet.model import BirdNET
 
     clips = sorted(devbirds.glob("*/*.mp3"))[::17]
     audio = np.concatenate([windows(p) for p in clips])
     embs, base_logits = BirdNET(batch_size=4).embed(audio)
     want = head_logits(run.result.final.layers, embs)
-    np.testing.assert_allclose(run_tflite(run.files["head"], embs), want, atol=1e-5)
+    np.testing.assert_allclose(run_tflite(run.files["head"], embs), want, atol=1e-5,
+                               rtol=1e-5)
     np.testing.assert_allclose(run_tflite(run.files["replace"], audio), want, atol=1e-4)
     appended = run_tflite(run.files["append"], audio)
     assert appended.shape == (len(audio), 6522 + 10)
     np.testing.assert_allclose(appended[:, 6522:], want, atol=1e-4)
     np.testing.assert_allclose(appended[:, :6522], base_logits, atol=1e-4)
-    keras = run.result.final.keras_model.predict(embs, verbose=0)
-    np.testing.assert_allclose(want, keras, atol=1e-5, rtol=1e-5)
+    if run.result.final.keras_model is not None:
+        keras = run.result.final.keras_model.predict(embs, verbose=0)
+        np.testing.assert_allclose(want, keras, atol=1e-5, rtol=1e-5)
+    else:
+        sigmoid_scores = run.result.final.head.scores(embs)
+        np.testing.assert_allclose(1 / (1 + np.exp(-want)), sigmoid_scores, atol=1e-6)
 
 
 def test_side_files_and_inspect(run):

@@ -195,7 +195,7 @@ def test_training_in_a_child_process_and_its_outputs(session, tmp_path):
     from edgebird.synth import write_dataset
 
     write_dataset(tmp_path / "data", clips_per_class=3)
-    kwargs = dict(folds=2, epochs=20, holdout_species=0, synthetic_negatives=8)
+    kwargs = dict(folds=2, holdout_species=0, synthetic_negatives=8)
     states = list(h.run_training(session, str(tmp_path / "data"), str(tmp_path / "model"),
                                  "Demo", kwargs, "smart", "replace"))
     last = states[-1]
