@@ -242,3 +242,33 @@ def test_a_cache_hit_names_the_file_asked_for(tmp_path, make_audio, birdnet):
     summary = embed_files([copy], tmp_path / "store", **quiet)
     assert summary.cached == 1
     assert [e.source for e in summary.entries] == [str(copy.resolve())]
+
+
+def test_a_script_without_a_main_guard_fails_clearly_instead_of_hanging(tmp_path):
+    """Under spawn, workers re-import the calling script; without ``if __name__ ==
+    "__main__":`` each one dies at start-up. The pool used to replace them for ever (the
+    run hung); now it stops with a message that says what to do."""
+    import soundfile as sf
+
+    rng = np.random.default_rng(0)
+    for i in range(3):
+        sf.write(tmp_path / f"f{i}.wav", 0.1 * rng.standard_normal(48000 * 7), 48000)
+    script = tmp_path / "unguarded.py"
+    script.write_text(
+        "import threading, time, glob\n"
+        "threading.Thread(target=time.sleep, args=(60,), daemon=True).start()  # -> spawn\n"
+        "from edgebird.audio import AudioSettings\n"
+        "from edgebird.backbones.birdnet.model import BirdNET\n"
+        "from edgebird.pipeline import engine as eng\n"
+        "from edgebird.pipeline.embed import embed_files\n"
+        f"files = sorted(glob.glob({str(tmp_path / '*.wav')!r}))\n"
+        f"embed_files(files, {str(tmp_path / 'store')!r}, AudioSettings(),\n"
+        "            eng.EngineSettings(workers=2), BirdNET(), progress=False)\n")
+    try:
+        r = subprocess.run([sys.executable, str(script)], capture_output=True, text=True,
+                           timeout=300, cwd=tmp_path)
+    except subprocess.TimeoutExpired:
+        pytest.fail("the unguarded script hung")
+    assert r.returncode != 0
+    assert "exited at start-up" in r.stderr and '__name__ == "__main__"' in r.stderr, \
+        r.stderr[-2000:]

@@ -301,6 +301,11 @@ def _worker(model, settings, batch_size, keep_logits, tasks, results, parent=Non
         results.put(("fatal", pid, traceback.format_exc()))
 
 
+#: Workers that may die before taking any work before the pool gives up (see
+#: ``WorkerPool._check_start_up``); a crash on a file is retried per task instead.
+STILLBORN_LIMIT = 4
+
+
 def _start_method() -> str:
     """fork where it is safe (Linux, no other threads yet: workers start in milliseconds and
     share the parent's imports); spawn everywhere else (macOS, a GUI's threads)."""
@@ -327,6 +332,8 @@ class WorkerPool:
         self._tasks, self._results = self._ctx.Queue(), self._ctx.Queue()
         self._procs: dict[int, mp.Process] = {}
         self._held: dict[int, set] = {}
+        self._heard: set[int] = set()  # workers that sent anything (so got past start-up)
+        self._stillborn = 0
         for _ in range(n_workers):
             self._start_worker()
 
@@ -349,9 +356,11 @@ class WorkerPool:
             try:
                 kind, pid, payload = self._results.get(timeout=_POLL_SECONDS)
             except queue.Empty:
+                self._check_start_up()
                 yield from _reap(self._procs, self._held, by_key, unresolved, attempts,
                                  self._tasks, self._start_worker)
                 continue
+            self._heard.add(pid)
             if kind == "taken":
                 self._held[pid].add(payload)
             elif kind == "fatal":
@@ -362,6 +371,22 @@ class WorkerPool:
                 if key in unresolved:
                     unresolved.discard(key)
                     yield payload
+
+    def _check_start_up(self) -> None:
+        """Stop instead of replacing workers for ever when they die before taking any work:
+        the usual cause is a script without ``if __name__ == "__main__":`` under the spawn
+        start method (each worker re-runs the script, which starts workers, and fails)."""
+        dead = [pid for pid, p in self._procs.items()
+                if not p.is_alive() and pid not in self._heard]
+        self._stillborn += len(dead)
+        if self._stillborn >= STILLBORN_LIMIT:
+            codes = sorted({self._procs[pid].exitcode for pid in dead})
+            self.terminate()
+            raise RuntimeError(
+                f"{self._stillborn} worker processes exited at start-up (exit code "
+                f"{', '.join(map(str, codes))}) before taking any work. If you call edgebird "
+                "from a Python script, put the calls under `if __name__ == \"__main__\":` "
+                "(worker processes re-import the script); or use --workers 1")
 
     def close(self) -> None:
         if not self._used:  # never given work (everything was cached): no need to wait
