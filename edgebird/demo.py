@@ -117,12 +117,8 @@ def _name(item: str | None) -> str:
 
 
 def _train(out: Path, engine: EngineSettings, progress: bool, echo: Callable[[str], None]):
-    """Step 4: train, export and inspect a custom classifier on the synthetic songs."""
-    import importlib.util
-
-    if importlib.util.find_spec("tensorflow") is None:
-        echo("4/5 and 5/5 skipped: training needs TensorFlow (pip install -e '.[train]')")
-        return None
+    """Step 4: train, export and inspect a custom classifier on the synthetic songs (the
+    default head trains and exports without TensorFlow)."""
     from edgebird.training.classifier import train_from_data
     from edgebird.training.model_export import format_inspection, inspect_model
     from edgebird.training.train import TrainSettings

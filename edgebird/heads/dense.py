@@ -96,7 +96,8 @@ def keras_module():
             import tensorflow as tf  # noqa: F401 - keras' backend
     except ImportError:
         raise ImportError(
-            "training needs TensorFlow: pip install 'edgebird[train]'") from None
+            "the dense head needs TensorFlow: pip install 'edgebird[train]' (the default "
+            "head, anchored, does not)") from None
     return keras
 
 
