@@ -25,7 +25,11 @@ from edgebird.training.dataset import (
     resolve_folds,
     scan_folder,
 )
-from edgebird.training.features import build_features, synthetic_negatives
+from edgebird.training.features import (
+    UNANNOTATED_CHOICES,
+    build_features,
+    synthetic_negatives,
+)
 from edgebird.training.train import TrainResult, TrainSettings, train_classifier
 
 #: ``--model-save-mode``: standalone models with the custom classes only (replace), BirdNET's
@@ -71,6 +75,7 @@ def train_from_data(
     store: str | os.PathLike | None = None,
     progress: bool = True,
     echo: Callable[[str], None] = print,
+    unannotated_negatives: str = UNANNOTATED_CHOICES[0],
 ) -> TrainingRun:
     from edgebird.backbones.birdnet.model import BirdNET
     from edgebird.core.files import hash_file
@@ -91,7 +96,12 @@ def train_from_data(
     out = Path(out)
     store = Path(store) if store else default_store()
     model = BirdNET(num_threads=engine.threads, batch_size=engine.batch_size)
-    feats = build_features(ts, store, audio, model, engine, progress=progress, echo=echo)
+    feats = build_features(ts, store, audio, model, engine, progress=progress, echo=echo,
+                           unannotated_negatives=unannotated_negatives)
+    dataset_text = ts.describe()
+    if feats.annotation_summary():
+        dataset_text += f"\n  windows: {feats.annotation_summary()}"
+        echo(f"annotations: {feats.annotation_summary()}")
     check_folds(feats.groups_per_class(), settings.folds, after_reading=True)
     test = None
     if test_ts is not None:
@@ -114,13 +124,15 @@ def train_from_data(
              f"F1 {h['f1@thr']:.3f}, AUPRC {h['auprc']:.3f})")
     counts = {c: int((feats.y[:, i] > 0.5).sum()) for i, c in enumerate(ts.classes)}
     counts["(background)"] = int((feats.kind == "background").sum())
+    if (feats.kind == "unannotated").any():
+        counts["(unannotated)"] = int((feats.kind == "unannotated").sum())
     # The whole set is written aside and replaces the earlier one only once complete, so no
     # stale file (an earlier run's _fold5) outlives it and a failure leaves the old set whole.
     with staged_model_set(out) as staging:
         staged = export_classifier(result, staging, name, audio, model.model_path,
                                    model.labels, save_mode, counts)
         sha = {k: hash_file(p, "sha256") for k, p in staged.items()}
-        write_report(result, staging, name, staged, ts.describe(), feats.skipped, sha,
+        write_report(result, staging, name, staged, dataset_text, feats.skipped, sha,
                      time.perf_counter() - t0, shown_dir=out)
         published = publish_model_set(staging, out, name)
     if published.earlier:
