@@ -244,7 +244,7 @@ def cmd_train(args) -> int:
             args.data, args.output, settings, data.audio, data.engine, name=args.name,
             save_mode=args.model_save_mode, annotations=data.annotations,
             test_data=args.test_data, group_pattern=data.group_pattern, store=data.store,
-            progress=data.progress)
+            progress=data.progress, unannotated_negatives=data.unannotated_negatives)
     except DatasetError as exc:
         print(f"edgebird train: {exc}", file=sys.stderr)
         return EXIT_USAGE

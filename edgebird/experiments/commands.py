@@ -36,7 +36,12 @@ from edgebird.heads import HEADS, KERAS_HEADS, Head, make_head, params_of
 from edgebird.options import opt
 from edgebird.pipeline import engine as eng
 from edgebird.training.dataset import DatasetError, TrainingSet, check
-from edgebird.training.features import Features, build_features, synthetic_negatives
+from edgebird.training.features import (
+    UNANNOTATED_CHOICES,
+    Features,
+    build_features,
+    synthetic_negatives,
+)
 
 #: Seeds (added to the run's seed) of the synthetic noise sets, as ``edgebird train`` uses.
 NOISE_EVAL_SEED, NOISE_POOL_SEED = 1000, 2000
@@ -113,7 +118,8 @@ def load_data(data: str | os.PathLike, backbones: Sequence[str], settings: Curve
               audio: AudioSettings = AudioSettings(crop_mode=TRAINING_CROP_MODE),
               engine: eng.EngineSettings = eng.EngineSettings(),
               annotations: str | os.PathLike | None = None, group_pattern: str | None = None,
-              progress: bool = True, echo: Callable[[str], None] = print) -> ExperimentData:
+              progress: bool = True, echo: Callable[[str], None] = print,
+              unannotated_negatives: str = UNANNOTATED_CHOICES[0]) -> ExperimentData:
     """Embed the labelled data with every backbone (cached in ``store``) plus noise sets."""
     from edgebird.training.classifier import default_store, load_training_set
 
@@ -129,7 +135,8 @@ def load_data(data: str | os.PathLike, backbones: Sequence[str], settings: Curve
         model = get_backbone(name, num_threads=engine.threads, batch_size=engine.batch_size)
         models[name] = model
         features[name] = build_features(ts, store, audio, model, engine, progress=progress,
-                                        echo=echo)
+                                        echo=echo,
+                                        unannotated_negatives=unannotated_negatives)
         train = synthetic_negatives(model, ts.classes, settings.synthetic_negatives,
                                     settings.seed, cache=store) \
             if settings.synthetic_negatives else None
@@ -304,12 +311,17 @@ class DataOptions:
     group_pattern: str | None = field(default=None, metadata=opt(
         "--group-pattern", metavar="REGEX", help="regex on file names whose first group is "
         "the recording id, e.g. '^(XC\\d+)' (default: every file is its own recording)"))
+    unannotated_negatives: str = field(default=UNANNOTATED_CHOICES[0], metadata=opt(
+        "--unannotated-negatives", choices=UNANNOTATED_CHOICES,
+        help="with --annotations: windows of a recording that overlap no annotation train as "
+             "background; auto: for the recordings the table marks complete (a 'complete' "
+             "column saying yes)"))
     progress: bool = True
 
 
 def _load(data, backbones, s: CurveSettings, o: DataOptions, echo) -> ExperimentData:
     return load_data(data, backbones, s, o.store, o.audio, o.engine, o.annotations,
-                     o.group_pattern, o.progress, echo)
+                     o.group_pattern, o.progress, echo, o.unannotated_negatives)
 
 
 def _write_curve(result: CurveResult, out: Path, title: str) -> list[str]:

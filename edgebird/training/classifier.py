@@ -31,6 +31,7 @@ from edgebird.training.dataset import (
     scan_folder,
 )
 from edgebird.training.features import (
+    UNANNOTATED_CHOICES,
     build_features,
     synthetic_negatives,
     window_counts,
@@ -81,6 +82,7 @@ def train_from_data(
     store: str | os.PathLike | None = None,
     progress: bool = True,
     echo: Callable[[str], None] = print,
+    unannotated_negatives: str = UNANNOTATED_CHOICES[0],
 ) -> TrainingRun:
     from edgebird.backbones.birdnet.model import BirdNET
     from edgebird.core.files import hash_file
@@ -105,7 +107,11 @@ def train_from_data(
     model = BirdNET(num_threads=engine.threads, batch_size=engine.batch_size)
     cap = settings.max_windows_per_recording
     feats = build_features(ts, store, audio, model, engine, progress=progress, echo=echo,
-                           max_windows=cap)
+                           max_windows=cap, unannotated_negatives=unannotated_negatives)
+    dataset_text = ts.describe()
+    if feats.annotation_summary():
+        dataset_text += f"\n  windows: {feats.annotation_summary()}"
+        echo(f"annotations: {feats.annotation_summary()}")
     check_folds(feats.groups_per_class(), settings.folds, after_reading=True)
     windows_text = window_counts(feats, cap)
     echo(windows_text)
@@ -151,6 +157,8 @@ def train_from_data(
              f"F1 {h['f1@thr']:.3f}, AUPRC {h['auprc']:.3f})")
     counts = {c: int((feats.y[:, i] > 0.5).sum()) for i, c in enumerate(ts.classes)}
     counts["(background)"] = int((feats.kind == "background").sum())
+    if (feats.kind == "unannotated").any():
+        counts["(unannotated)"] = int((feats.kind == "unannotated").sum())
     # The whole set is written aside and replaces the earlier one only once complete, so no
     # stale file (an earlier run's _fold5) outlives it and a failure leaves the old set whole.
     with staged_model_set(out) as staging:
@@ -158,7 +166,7 @@ def train_from_data(
                                    model.labels, save_mode, counts)
         sha = {k: hash_file(p, "sha256") for k, p in staged.items()}
         skipped = feats.skipped + (site.skipped if site is not None else [])
-        write_report(result, staging, name, staged, ts.describe() + "\n" + windows_text,
+        write_report(result, staging, name, staged, dataset_text + "\n" + windows_text,
                      skipped, sha, time.perf_counter() - t0, shown_dir=out)
         published = publish_model_set(staging, out, name)
     if published.earlier:

@@ -56,6 +56,7 @@ class LabelledFile:
     group: str = ""
     begin: float | None = None  # annotation bounds (seconds); None: the whole file
     end: float | None = None
+    complete: bool = False  # annotations: the table marks the recording fully annotated
 
     @property
     def is_background(self) -> bool:
@@ -260,6 +261,22 @@ class AnnotationRow:
     end: float
     label: str
     line: int
+    complete: bool | None = None  # the ``complete`` column: True / False; None: not given
+
+
+#: Column names (compared casefolded) saying a recording is fully annotated, and its values.
+COMPLETE_COLUMNS = ("complete", "fully annotated", "fully_annotated")
+_YES, _NO = ("yes", "y", "true", "1", "x"), ("no", "n", "false", "0", "")
+
+
+def _complete_value(raw: str | None, where: str) -> bool | None:
+    value = (raw or "").strip().casefold()
+    if value in _YES:
+        return True
+    if value in _NO:
+        return False if value else None
+    raise DatasetError(f"{where}: the 'complete' column says {raw!r}; write yes or no (or "
+                       "leave it empty)")
 
 
 def read_annotation_rows(table: str | os.PathLike, audio_root: str | os.PathLike | None = None,
@@ -272,7 +289,9 @@ def read_annotation_rows(table: str | os.PathLike, audio_root: str | os.PathLike
     ``Begin Path``/``Begin File``. Relative file names are resolved against ``audio_root``
     (default: the table's folder). Rows whose bounds are unusable (``_bad_bounds``; with
     ``probe_lengths`` also a begin past the file's end) are left out and described in
-    ``problems``; a table that cannot be read at all raises ``DatasetError``.
+    ``problems``; a table that cannot be read at all raises ``DatasetError``. An optional
+    column ``complete`` (or ``fully annotated``) says, with ``yes``/``no`` (``true``/``1``/``x``
+    or ``false``/``0``; empty: not said), whether every call of the recording is annotated.
     """
     table = Path(table)
     if not table.is_file():
@@ -303,6 +322,7 @@ def read_annotation_rows(table: str | os.PathLike, audio_root: str | os.PathLike
     c_begin = pick("begin", "begin time (s)", "start", "start (s)")
     c_end = pick("end", "end time (s)", "stop", "end (s)")
     c_label = pick("label", "species", "annotation", "class", "common name")
+    c_complete = next((cols[n] for n in COMPLETE_COLUMNS if n in cols), None)
     out, bad = [], []
     durations: dict[Path, float | None] = {}
     for i, row in rows:
@@ -317,17 +337,23 @@ def read_annotation_rows(table: str | os.PathLike, audio_root: str | os.PathLike
         if problem:
             bad.append(f"{table} line {i}: {problem}")
             continue
-        out.append(AnnotationRow(path, float(row[c_begin]), float(row[c_end]), name, i))
+        complete = (_complete_value(row[c_complete], f"{table} line {i}")
+                    if c_complete else None)
+        out.append(AnnotationRow(path, float(row[c_begin]), float(row[c_end]), name, i,
+                                 complete))
     return out, bad
 
 
 def read_annotations(table: str | os.PathLike, audio_root: str | os.PathLike | None = None,
                      group_pattern: str | None = None) -> TrainingSet:
     """Read an annotation table (``read_annotation_rows``) into a training set. Labels named
-    like non-event folders are background; unusable rows are skipped with a note."""
+    like non-event folders are background; unusable rows are skipped with a note. A
+    recording is fully annotated (``LabelledFile.complete``) when any of its rows says so in
+    the ``complete`` column: its unannotated time can then train as background."""
     pattern = re.compile(group_pattern) if group_pattern else None
     files, labels = [], {}
     rows, bad = read_annotation_rows(table, audio_root)
+    complete = {row.path for row in rows if row.complete}
     for row in rows:
         name, path = row.label, row.path
         if normalise_label(name) in NON_EVENT_NAMES:
@@ -336,7 +362,7 @@ def read_annotations(table: str | os.PathLike, audio_root: str | os.PathLike | N
             label = labels.setdefault(normalise_label(name), name)
             pos = frozenset([label])
         files.append(LabelledFile(path, pos, frozenset(), _group(path, pattern), row.begin,
-                                  row.end))
+                                  row.end, path in complete))
     if not files:
         raise DatasetError(f"no usable annotation rows in {table}:\n  " + "\n  ".join(bad))
     ts = TrainingSet(sorted(labels.values()), files, str(table),

@@ -1,12 +1,29 @@
 """Labelled files → a training matrix: one row per 3-s window, embeddings from the store.
 
 Embeddings come from ``embed_files`` (so a second training run on the same data is a cache
-hit, and unreadable files are skipped and listed). Annotated segments of long recordings use
-the file's windows that overlap the annotation; a whole long recording labelled as one
-species, its windows that hold sound, bounded per recording (``windows.py``). Synthetic
+hit, and unreadable files are skipped and listed). A whole long recording labelled as one
+species keeps its windows that hold sound, bounded per recording (``windows.py``). Synthetic
 non-bird sounds (rain, wind, engines, hiss, a quiet floor) are embedded in process and added
 as background rows, the first line of defence against the false positives users complain
 about most.
+
+Annotated recordings (``annotation_windows``) are embedded whole, window by window, and each
+window appears once:
+
+- a window *belongs* to an annotation when it covers at least ``MIN_ANNOTATION_OVERLAP``
+  seconds of it, or all of an annotation shorter than that (a 0.4-s call inside the window
+  belongs; a 0.4-s call cut in two by a window edge belongs to neither window). Its label
+  vector is the union of the labels of every annotation it belongs to, so two species calling
+  at once give one multi-label row, not two contradictory one-hot rows. Annotations labelled
+  like a non-event folder (``noise``...) give background rows where no species is present;
+- a window that overlaps no annotation by more than ``UNANNOTATED_TOLERANCE`` seconds is
+  unannotated time. When the recording is fully annotated it can be trained as background
+  (kind ``unannotated``, all-zero targets): ``unannotated_negatives`` ``auto`` (for the
+  recordings the table marks complete), ``yes`` (every annotated recording) or ``no``. At most
+  ``MAX_UNANNOTATED_PER_RECORDING`` such windows per recording, evenly spread over it, so a
+  long soundscape does not swamp the calls. A window between the two rules (it touches a call
+  by more than the tolerance but less than the minimum overlap) is neither positive nor
+  negative: it holds part of a call, so a 0 target for it would teach the head to ignore calls.
 """
 
 from __future__ import annotations
@@ -23,7 +40,7 @@ from edgebird.backbones import EmbeddingModel
 from edgebird.pipeline import engine as eng
 from edgebird.pipeline.embed import embed_files
 from edgebird.synth import noise_windows
-from edgebird.training.dataset import DatasetError, TrainingSet
+from edgebird.training.dataset import DatasetError, LabelledFile, TrainingSet
 from edgebird.training.windows import (
     DEFAULT_MAX_WINDOWS,
     LONG_RECORDING_WINDOWS,
@@ -33,12 +50,20 @@ from edgebird.training.windows import (
 
 #: A window belongs to an annotation when it covers this much of it (or all of a short one).
 MIN_ANNOTATION_OVERLAP = 1.0
+#: A window overlapping every annotation by at most this much (seconds) is unannotated time:
+#: hand-drawn boxes are loose by about this much, so touching a box edge is not hearing it.
+UNANNOTATED_TOLERANCE = 0.1
+#: ``unannotated_negatives``: auto (recordings the table marks complete), yes, no.
+UNANNOTATED_CHOICES = ("auto", "yes", "no")
+#: At most this many unannotated windows per recording become negatives (evenly spread).
+MAX_UNANNOTATED_PER_RECORDING = 50
 
 
 @dataclass
 class Features:
     """Rows are windows. ``y`` is 0/1 per class; ``kind`` is positive / background /
-    negative (a ``-Label`` folder) / synthetic."""
+    negative (a ``-Label`` folder) / unannotated (unannotated time of an annotated
+    recording) / synthetic."""
 
     x: np.ndarray
     y: np.ndarray
@@ -68,6 +93,17 @@ class Features:
         return {c: len(np.unique(self.groups[self.y[:, i] > 0.5]))
                 for i, c in enumerate(self.classes)}
 
+    def annotation_summary(self) -> str:
+        """What the annotation rules made of the data ('' when they made nothing), for the
+        console and the report's data section."""
+        multi = int((self.y.sum(axis=1) > 1.5).sum())
+        unannotated = self.kind == "unannotated"
+        if not multi and not unannotated.any():
+            return ""
+        return (f"{multi} multi-label window(s) (two or more species at once); "
+                f"{int(unannotated.sum())} unannotated-time window(s) as background from "
+                f"{len(np.unique(self.groups[unannotated]))} recording(s)")
+
     def strata(self) -> np.ndarray:
         """Label combination per row ('' for background): the stratum for grouped splits."""
         return np.array(["+".join(np.asarray(self.classes)[r > 0.5]) for r in self.y])
@@ -84,6 +120,7 @@ def build_features(
     progress: bool = True,
     echo: Callable[[str], None] | None = None,
     max_windows: int = DEFAULT_MAX_WINDOWS,
+    unannotated_negatives: str = UNANNOTATED_CHOICES[0],
 ) -> Features:
     """Embed every file of ``ts`` (cached in ``store``) and label its windows.
 
@@ -91,7 +128,11 @@ def build_features(
     a test class the training set lacks is an error). With ``require_all`` every class must
     keep at least one readable window. With the smart crop, a whole-file label on a long
     recording keeps its windows that hold sound, at most ``max_windows`` (``windows.py``).
+    Annotated recordings are labelled by ``annotation_windows`` (``unannotated_negatives``:
+    see the module docstring).
     """
+    if unannotated_negatives not in UNANNOTATED_CHOICES:
+        raise ValueError(f"unannotated_negatives must be one of {UNANNOTATED_CHOICES}")
     classes = classes or ts.classes
     unknown = sorted({p for f in ts.files for p in f.positives} - set(classes))
     if unknown:
@@ -108,6 +149,7 @@ def build_features(
     failed = {os.path.abspath(p) for p, _ in summary.failed}
     rows: dict[str, list] = {k: [] for k in ("x", "y", "groups", "files", "starts", "kind")}
     loaded: dict[str, tuple[np.ndarray, np.ndarray]] = {}
+    annotations: dict[str, list] = {}
     for f in ts.files:
         src = str(Path(f.path).resolve())
         if src not in by_source:
@@ -119,20 +161,10 @@ def build_features(
             if str(f.path) in long:
                 loaded[src] = active_rows(str(f.path), *loaded[src], audio, max_windows,
                                           selected)
+        if f.begin is not None:  # labelled per recording, below
+            annotations.setdefault(src, []).append(f)
+            continue
         starts, embs = loaded[src]
-        if f.begin is not None:
-            seg = audio.segment_seconds
-            overlap = np.minimum(starts + seg, f.end) - np.maximum(starts, f.begin)
-            need = min(MIN_ANNOTATION_OVERLAP, f.end - f.begin)
-            keep = overlap >= need - 1e-9
-            starts, embs = starts[keep], embs[keep]
-            if not len(starts):  # counted nowhere: it trains nothing
-                reason = (f"annotation {f.begin:g}-{f.end:g} s: no {seg:g}-s window covers "
-                          f"{need:g} s of it")
-                summary.failed.append((str(f.path), reason))
-                if echo is not None:
-                    echo(f"skipped {f.path}: {reason}")
-                continue
         target = np.zeros(len(classes), dtype=np.float32)
         for p in f.positives:
             target[col[p]] = 1.0
@@ -144,6 +176,27 @@ def build_features(
         rows["files"].append(np.full(n, str(f.path), dtype=object))
         rows["starts"].append(starts)
         rows["kind"].append(np.full(n, kind, dtype=object))
+    for src, recording in annotations.items():
+        starts, embs = loaded[src]
+        use = unannotated_negatives == "yes" or (unannotated_negatives == "auto"
+                                                 and recording[0].complete)
+        aw = annotation_windows(starts, audio.segment_seconds, recording, classes, use)
+        for f in aw.unmatched:  # counted nowhere: it trains nothing
+            need = min(MIN_ANNOTATION_OVERLAP, f.end - f.begin)
+            reason = (f"annotation {f.begin:g}-{f.end:g} s: no {audio.segment_seconds:g}-s "
+                      f"window covers {need:g} s of it")
+            summary.failed.append((str(f.path), reason))
+            if echo is not None:
+                echo(f"skipped {f.path}: {reason}")
+        n = len(aw.index)
+        if not n:
+            continue
+        rows["x"].append(embs[aw.index])
+        rows["y"].append(aw.y)
+        rows["groups"].append(np.full(n, recording[0].group, dtype=object))
+        rows["files"].append(np.full(n, str(recording[0].path), dtype=object))
+        rows["starts"].append(starts[aw.index])
+        rows["kind"].append(aw.kind)
     if not rows["x"]:
         raise DatasetError("none of the training files could be read; see error_log.txt in "
                            f"{store}")
@@ -225,6 +278,54 @@ def window_counts(feats: Features, max_windows: int = DEFAULT_MAX_WINDOWS) -> st
                      f"({held}), at most {max_windows} per recording (--max-windows-per-"
                      f"recording); {capped} recording(s) hit the cap")
     return "\n".join(lines)
+
+
+@dataclass(frozen=True)
+class AnnotatedWindows:
+    """The windows of one annotated recording that train: ``index`` into its windows (in
+    time order), their targets ``y`` and ``kind``; ``unmatched``: annotations no window
+    belongs to."""
+
+    index: np.ndarray
+    y: np.ndarray
+    kind: np.ndarray
+    unmatched: list[LabelledFile]
+
+
+def annotation_windows(starts: np.ndarray, segment: float, annotations: list[LabelledFile],
+                       classes: list[str], unannotated: bool,
+                       cap: int = MAX_UNANNOTATED_PER_RECORDING) -> AnnotatedWindows:
+    """Label the windows (``starts``, each ``segment`` s long) of one recording from all its
+    ``annotations``, by the rules of the module docstring; ``unannotated``: its unannotated
+    time trains as background (at most ``cap`` windows, evenly spread)."""
+    col = {c: i for i, c in enumerate(classes)}
+    starts = np.asarray(starts, dtype=np.float64)
+    y = np.zeros((len(starts), len(classes)), dtype=np.float32)
+    belongs_any = np.zeros(len(starts), dtype=bool)
+    touched = np.zeros(len(starts), dtype=bool)
+    unmatched = []
+    for f in annotations:
+        assert f.begin is not None and f.end is not None
+        overlap = np.minimum(starts + segment, f.end) - np.maximum(starts, f.begin)
+        need = min(MIN_ANNOTATION_OVERLAP, f.end - f.begin)
+        belongs = overlap >= need - 1e-9
+        touched |= overlap > UNANNOTATED_TOLERANCE + 1e-9
+        if not belongs.any():
+            unmatched.append(f)
+            continue
+        belongs_any |= belongs
+        for p in f.positives:
+            y[belongs, col[p]] = 1.0
+    positive = y.sum(axis=1) > 0
+    free = np.flatnonzero(~touched) if unannotated else np.zeros(0, dtype=int)
+    if len(free) > cap:
+        free = free[np.unique(np.linspace(0, len(free) - 1, cap).round().astype(int))]
+    kind = np.full(len(starts), "", dtype=object)
+    kind[belongs_any] = "background"  # a non-event annotation and no species
+    kind[positive] = "positive"
+    kind[free] = "unannotated"
+    index = np.flatnonzero(kind != "")
+    return AnnotatedWindows(index, y[index], kind[index], unmatched)
 
 
 #: Bump when ``synth.noise_window`` changes, so cached noise embeddings are not reused.
