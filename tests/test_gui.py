@@ -248,6 +248,7 @@ def test_training_outputs_round_metrics_and_group_files(session, tmp_path):
                  "Mine_head_Labels.txt", "Mine_fold1.tflite", "Mine_Params.csv", "REPORT.md",
                  "learning_curves.png"):
         (out / name).write_bytes(b"x")
+    (out / "Mine_Thresholds.csv").write_text("Class,Threshold\nAlpha a_Alpha,0.42\n")
     files = {"fold1": str(out / "Mine_fold1.tflite"), "head": str(out / "Mine_head.tflite"),
              "replace": str(out / "Mine.tflite")}
     r = h.training_outputs(session, str(out), files, 123.0)
@@ -261,7 +262,8 @@ def test_training_outputs_round_metrics_and_group_files(session, tmp_path):
                                                   "Mine_fold1.tflite", "Mine_Params.csv"}
     assert all(f.parent == session.workdir / "trained" for f in r.model_files)
     assert r.pictures[0] is not None and r.pictures[1] is None  # no confusion matrix made
-    assert r.done_line() == f"Done in 2 min 3 s: your classifier is {out / 'Mine.tflite'}"
+    assert r.done_line() == (f"Done in 2 min 3 s: your classifier is {out / 'Mine.tflite'}; "
+                             "its thresholds (Mine_Thresholds.csv): Alpha 0.42")
     mode, path, words = h.use_trained(str(r.model))
     assert (mode, path) == ("custom", str(out / "Mine.tflite")) and path in words
     with pytest.raises(h.UserError, match="train a classifier first"):
