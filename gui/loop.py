@@ -66,14 +66,21 @@ def run_search(store: str, query: str | None, start: float | None, end: float | 
     if not Path(store).is_dir():
         raise h.UserError(f"the store {store} is not a folder")
     try:
-        start = None if start in (None, "") or end in (None, "") else float(start)
-        end = None if start is None else float(end)
+        start, end = query_range(start, end)
         q = parse_query(str(query), start, end)
         s = SearchSettings(k=int(k), per_recording=int(per_recording) if per_recording else None)
         result = search(store, [q], s, echo=lambda m: None)
     except (ValueError, QueryError) as exc:
         raise h.UserError(str(exc)) from None
     return result.hits, result.text()
+
+
+def query_range(start, end) -> tuple[float | None, float | None]:
+    """The query's time range from the two boxes: none (the whole clip) while "To" is empty
+    or 0, which is what an untouched number box holds."""
+    if end in (None, "") or float(end) == 0:
+        return None, None
+    return float(start or 0), float(end)
 
 
 def hit_rows(hits: list[Hit]) -> list[list]:
@@ -201,17 +208,17 @@ def hits_csv(hits: list[Hit]) -> str:
 
 def evaluate_tab(t, session: h.Session, errors) -> None:
     with gr.Row():
-        results = gr.Textbox(label=t("ev_results"))
-        annotations = gr.Textbox(label=t("ev_annotations"))
+        results = gr.Textbox(label=t("ev_results"), elem_id="ev-results")
+        annotations = gr.Textbox(label=t("ev_annotations"), elem_id="ev-annotations")
         audio = gr.Textbox(label=t("ev_audio"))
     with gr.Row():
         thresholds = gr.Textbox(label=t("ev_thresholds"))
         target = gr.Slider(0.5, 0.99, default_of(EvaluateSettings, "target_precision"),
                            step=0.01, label=t("ev_target"))
-    go = gr.Button(t("ev_run"), variant="primary")
-    report = gr.Markdown()
+    go = gr.Button(t("ev_run"), variant="primary", elem_id="ev-run")
+    report = gr.Markdown(elem_id="ev-report")
     with gr.Row():
-        pr = gr.Image(label=t("ev_pr"), type="filepath", interactive=False)
+        pr = gr.Image(label=t("ev_pr"), type="filepath", interactive=False, elem_id="ev-pr")
         thr = gr.Image(label=t("ev_thr"), type="filepath", interactive=False)
     files = gr.File(label=t("ev_files"), file_count="multiple", interactive=False)
     go.click(errors(lambda r, a, au, tp, th: run_evaluation(session, r, a, au, tp, th)),
@@ -221,8 +228,8 @@ def evaluate_tab(t, session: h.Session, errors) -> None:
 def search_tab(t, session: h.Session, errors) -> None:
     d = SearchSettings()
     with gr.Row():
-        store = gr.Textbox(label=t("se_store"))
-        query = gr.Audio(label=t("se_query"), type="filepath")
+        store = gr.Textbox(label=t("se_store"), elem_id="search-store")
+        query = gr.Audio(label=t("se_query"), type="filepath", elem_id="search-query")
     with gr.Row():
         start = gr.Number(None, label=t("se_start"))
         end = gr.Number(None, label=t("se_end"))
@@ -244,13 +251,14 @@ def search_tab(t, session: h.Session, errors) -> None:
                                elem_classes=["search-card"]) as box:
                     title = gr.Markdown()
                     picture = gr.Image(type="filepath", interactive=False, show_label=False,
+                                       buttons=["fullscreen"],
                                        elem_classes=["search-spectrogram"])
                     clip = gr.Audio(type="filepath", interactive=False, show_label=False,
-                                    elem_classes=["search-clip"])
+                                    buttons=["download"], elem_classes=["search-clip"])
                     with gr.Row():
                         yes = gr.Button(t("right"), variant="primary", size="sm",
-                                        elem_id=f"search-right-{i}")
-                        no = gr.Button(t("wrong"), variant="stop", size="sm",
+                                        min_width=60, elem_id=f"search-right-{i}")
+                        no = gr.Button(t("wrong"), variant="stop", size="sm", min_width=60,
                                        elem_id=f"search-wrong-{i}")
                     status = gr.Markdown(elem_id=f"search-status-{i}")
                 cards.append((box, title, picture, clip, status))
@@ -271,6 +279,7 @@ def search_tab(t, session: h.Session, errors) -> None:
 
     def run(s, q, a, b, kk, pp):
         found, text = run_search(s, q, a, b, kk, pp)
+        text = text.replace(str(q), Path(q).name)  # an upload's temporary path says nothing
         made = result_cards(session, found)
         if len(found) > len(made):
             text += f"\nthe first {len(made)} are shown with their spectrogram; all " \

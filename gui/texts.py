@@ -129,7 +129,7 @@ EN.update({
     "ev_pr": "Precision-recall", "ev_thr": "Precision and recall by threshold",
     "ev_files": "Report, table and thresholds for the target precision",
     "se_store": "Embedding store (made by 'edgebird embed')", "se_query": "Query clip",
-    "se_start": "From (s, optional)", "se_end": "To (s, optional)", "se_k": "How many results",
+    "se_start": "From (s)", "se_end": "To (s; 0 = the whole clip)", "se_k": "How many results",
     "se_per": "At most per recording", "se_run": "Search", "se_hits": "Most similar windows "
     "(select one to listen)", "se_clip": "Selected result",
     "se_training": "Training folder to mark results into",
@@ -157,7 +157,7 @@ ZH.update({
     "ev_pr": "精确率-召回率", "ev_thr": "各阈值下的精确率与召回率",
     "ev_files": "报告、表格与达到目标精确率的阈值",
     "se_store": "嵌入库（由 'edgebird embed' 生成）", "se_query": "查询片段",
-    "se_start": "起点（秒，可选）", "se_end": "终点（秒，可选）", "se_k": "结果数",
+    "se_start": "起点（秒）", "se_end": "终点（秒；0 = 整个片段）", "se_k": "结果数",
     "se_per": "每个录音最多", "se_run": "搜索", "se_hits": "最相似的窗口（选中一行试听）",
     "se_clip": "所选结果", "se_training": "标记结果写入的训练文件夹",
     "se_label": "类别（文件夹名）", "se_marked": "最近写入的片段",

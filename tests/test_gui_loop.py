@@ -21,16 +21,23 @@ def session(tmp_path):
     return h.Session(tmp_path / "work")
 
 
-def test_evaluate_tab_gives_the_report_plots_and_thresholds(session, tmp_path):
-    res = tmp_path / "results"
+def evaluation_tables(folder):
+    """Two result tables and their annotations: at 0.25, r1 has a TP (0.9) and an FP (0.7),
+    r2 a TP (0.3). Returns ``(results folder, annotations file)``."""
+    res = folder / "results"
     res.mkdir()
     fmt = FORMATS["table"]
     for name, dets in (("r1", [(0, 3, 0.9), (9, 12, 0.7)]), ("r2", [(0, 3, 0.3)])):
         audio = f"/audio/{name}.wav"
         rows = [Detection(audio, a, b, "Alpha a_Alpha", c) for a, b, c in dets]
         (res / f"{name}{fmt.suffix}").write_text(fmt.render(rows, TableContext(audio)))
-    ann = tmp_path / "ann.csv"
+    ann = folder / "ann.csv"
     ann.write_text("file,begin,end,label\nr1.wav,1,4,Alpha a\nr2.wav,0,2,Alpha a\n")
+    return res, ann
+
+
+def test_evaluate_tab_gives_the_report_plots_and_thresholds(session, tmp_path):
+    res, ann = evaluation_tables(tmp_path)
     text, pr, thr, files = loop.run_evaluation(session, str(res), str(ann), None, 0.9)
     # at the default 0.25: r1 TP (0.9) and FP (0.7); r2 TP (0.3)
     assert "| Alpha a | 0.25 | 2 | 2 | 1 | 0 |" in text, text
@@ -105,6 +112,12 @@ def test_review_tab_has_retrain_into_the_train_tab(session):
     app = build_app(session)
     labels = [getattr(b, "value", None) for b in app.blocks.values()]
     assert any("retrain" in str(v).lower() for v in labels)
+
+
+def test_an_untouched_time_range_means_the_whole_clip():
+    assert loop.query_range(None, None) == (None, None)
+    assert loop.query_range(0, 0) == (None, None)  # what the empty number boxes send
+    assert loop.query_range(None, 4) == (0.0, 4.0) and loop.query_range(2, 5.5) == (2.0, 5.5)
 
 
 def _hits(path, n: int, seconds: float = 3.0) -> list:
