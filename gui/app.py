@@ -336,7 +336,7 @@ def _segments_tab(t) -> None:
 
 def _review_tab(t, session, settings) -> tuple[gr.Textbox, gr.Button]:
     with gr.Row():
-        folder = gr.Textbox(label=t("review_dir"))
+        folder = gr.Textbox(label=t("review_dir"), elem_id="review-folder")
         load = gr.Button(t("load"), size="sm")
     species = gr.Dropdown([], label=t("species"), interactive=True)
     current = gr.State(None)
@@ -353,7 +353,8 @@ def _review_tab(t, session, settings) -> tuple[gr.Textbox, gr.Button]:
     with gr.Row():
         use_cal = gr.Button(t("use_calibrated"), variant="secondary", elem_id="use-calibrated")
         retrain = gr.Button(t("retrain"), variant="secondary", elem_id="retrain")
-    cal_written = gr.Textbox(label=t("calibrated_written"), interactive=False)
+    cal_written = gr.Textbox(label=t("calibrated_written"), interactive=False,
+                             elem_id="calibrated-written")
 
     def show(f, sp, skip_path=None):
         path, n = h.next_clip(f, sp)

@@ -1,6 +1,7 @@
 """The loop in a real browser (issue 20): Evaluate on generated tables and annotations, Search
 on a small store of BirdNET embeddings of synthetic songs, a result card's spectrogram and
-player, and Right writing the clip into ``Class/Positive/``. Uses the browser test's server and
+player, Right writing the clip into ``Class/Positive/`` (Wrong then moving it), and the Review
+tab writing calibrated thresholds into the chosen classifier. Uses the browser test's server and
 Chromium fixtures (skipped with their reason when Chromium is missing). EDGEBIRD_SCREENSHOTS=DIR
 saves a picture of each step."""
 
@@ -12,7 +13,9 @@ import numpy as np
 import pytest
 import soundfile as sf
 from test_gui_browser import _shoot, _tab, _wait, browser, server  # noqa: F401 - fixtures
-from test_gui_loop import evaluation_tables
+from test_gui_loop import _classifier, _reviewed, evaluation_tables
+
+from edgebird.core.labels import read_thresholds
 
 pytestmark = pytest.mark.integration
 
@@ -114,7 +117,27 @@ def test_evaluate_then_search_and_mark(server, browser, tmp_path):  # noqa: F811
     assert len(list((train / "Song A" / "Negative").glob("*.wav"))) == 1
     _shoot(browser, "search_marked")
     browser.set_window_size(1400, 1100)
+
+    # Review: the calibrated thresholds go into the custom classifier chosen above
+    review = tmp_path / "review"
+    _reviewed(review, "Alpha", [0.55, 0.7, 0.8, 0.85, 0.9, 0.95, 0.45], [0.1, 0.2, 0.3, 0.6, 0.4])
+    model = _classifier(tmp_path, ["Alpha a_Alpha", "Beta b_Beta"],
+                        {"Alpha a_Alpha": 0.42, "Beta b_Beta": 0.37})
+    browser.execute_script("window.scrollTo(0, 0)")
+    next(e for e in browser.find_elements(By.CSS_SELECTOR, "label")
+         if e.text.strip() == "Custom classifier").click()
+    box = _wait(lambda: next(e for e in browser.find_elements(By.CSS_SELECTOR, "textarea")
+                             if e.get_attribute("placeholder") == "/path/to/Model.tflite"
+                             and e.is_displayed()), what="the classifier box")
+    box.send_keys(str(model))
     _open(browser, "Review")
-    assert browser.find_elements(By.ID, "use-calibrated") and browser.find_elements(By.ID,
-                                                                                    "retrain")
+    _type(browser, "review-folder", str(review))
+    button = browser.find_element(By.ID, "use-calibrated")
+    browser.execute_script("arguments[0].scrollIntoView()", button)
+    button.click()
+    words = _wait(lambda: _value(browser, "calibrated-written") or None,
+                  what="the thresholds written")
+    assert words.startswith("wrote Mine_Thresholds.csv for precision 0.9: Alpha"), words
+    assert read_thresholds(tmp_path / "Mine_Thresholds.trained.csv")["Alpha a_Alpha"] == 0.42
+    assert read_thresholds(tmp_path / "Mine_Thresholds.csv")["Alpha a_Alpha"] != 0.42
     _shoot(browser, "review")
