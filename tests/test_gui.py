@@ -210,6 +210,7 @@ def test_training_in_a_child_process_and_its_outputs(session, tmp_path):
     assert "REPORT.md" in {f.name for f in r.report_files}
     assert "Demo_fold1.tflite" in {f.name for f in r.advanced_files}
     assert r.done_line().startswith("Done in ") and str(r.model) in r.done_line()
+    assert "its thresholds (Demo_Thresholds.csv): " in r.done_line()
 
 
 def test_every_status_line_names_the_model():
