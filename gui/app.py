@@ -117,14 +117,15 @@ def build_app(session: h.Session) -> gr.Blocks:
             with gr.Tab(t("tab_segments"), id="segments"):
                 _segments_tab(t)
             with gr.Tab(t("tab_review"), id="review"):
-                review_folder, retrain = _review_tab(t)
+                review_folder, retrain = _review_tab(t, session, settings)
             with gr.Tab(t("tab_evaluate"), id="evaluate"):
                 loop.evaluate_tab(t, session, _errors)
             with gr.Tab(t("tab_search"), id="search"):
-                loop.search_tab(t, _errors)
+                loop.search_tab(t, session, _errors)
         # Review -> Retrain: the reviewed folder (Species/Positive/, Species/Negative/) becomes
         # the training data, checked, on the Train tab, ready to start.
-        retrain.click(_errors(lambda f: (f, h.scan_training_folder(f), gr.Tabs(selected="train"))),
+        retrain.click(_errors(lambda f: (f, h.retrain_words(f, h.scan_training_folder(f)),
+                                         gr.Tabs(selected="train"))),
                       review_folder, [train_data, train_found, tabs])
     app.i18n_obj = t.i18n
     return app
@@ -333,9 +334,9 @@ def _segments_tab(t) -> None:
                             seg_length, mode], [summary, *players])
 
 
-def _review_tab(t) -> tuple[gr.Textbox, gr.Button]:
+def _review_tab(t, session, settings) -> tuple[gr.Textbox, gr.Button]:
     with gr.Row():
-        folder = gr.Textbox(label=t("review_dir"))
+        folder = gr.Textbox(label=t("review_dir"), elem_id="review-folder")
         load = gr.Button(t("load"), size="sm")
     species = gr.Dropdown([], label=t("species"), interactive=True)
     current = gr.State(None)
@@ -349,7 +350,11 @@ def _review_tab(t) -> tuple[gr.Textbox, gr.Button]:
     precision = gr.Slider(0.5, 0.99, 0.9, step=0.01, label=t("precision"))
     verdict = gr.Textbox(label=t("calibration"), interactive=False)
     curve = gr.Plot(label=t("calibration_plot"))
-    retrain = gr.Button(t("retrain"), variant="secondary")
+    with gr.Row():
+        use_cal = gr.Button(t("use_calibrated"), variant="secondary", elem_id="use-calibrated")
+        retrain = gr.Button(t("retrain"), variant="secondary", elem_id="retrain")
+    cal_written = gr.Textbox(label=t("calibrated_written"), interactive=False,
+                             elem_id="calibrated-written")
 
     def show(f, sp, skip_path=None):
         path, n = h.next_clip(f, sp)
@@ -383,6 +388,9 @@ def _review_tab(t) -> tuple[gr.Textbox, gr.Button]:
                [player, current, left])
     precision.change(_errors(h.calibration_view), [folder, species, precision],
                      [verdict, curve])
+    model_mode, classifier = _setting(settings, "model_mode"), _setting(settings, "classifier")
+    use_cal.click(_errors(lambda f, p, m, c: h.use_calibrated_thresholds(session, f, p, m, c)),
+                  [folder, precision, model_mode, classifier], cal_written)
     return folder, retrain
 
 

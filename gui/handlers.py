@@ -491,7 +491,8 @@ class TrainedModel:
     seconds: float
 
     def done_line(self) -> str:
-        return f"Done in {duration_text(self.seconds)}: your classifier is {self.model}"
+        return (f"Done in {duration_text(self.seconds)}: your classifier is {self.model}; "
+                f"{thresholds_words(self.model)}")
 
 
 def _rounded(value: str | None) -> float | str:
@@ -610,3 +611,115 @@ def calibration_view(folder: str, species: str, precision: float):
     ax.legend(fontsize=7)
     fig.tight_layout()
     return text, fig
+
+
+def thresholds_words(model: Path | str) -> str:
+    """Which per-class thresholds a classifier ships (its ``_Thresholds.csv``), in a line."""
+    from edgebird.core.labels import read_thresholds
+
+    path = Path(f"{Path(model).with_suffix('')}_Thresholds.csv")
+    if not path.is_file():
+        return f"it has no {path.name}: analysis uses the minimum confidence for every class"
+    try:
+        thr = read_thresholds(path)
+    except ValueError as exc:
+        return f"warning: {exc}"
+    shown = ", ".join(f"{_split(c)[1]} {t:.2f}" for c, t in list(thr.items())[:6])
+    more = f" and {len(thr) - 6} more" if len(thr) > 6 else ""
+    kept = " (calibrated; the trained ones are kept in " \
+        f"{path.stem}.trained.csv)" if path.with_suffix(".trained.csv").is_file() else ""
+    return f"its thresholds ({path.name}{kept}): {shown}{more}"
+
+
+def _label_for_folder(folder: str, labels: list[str]) -> str | None:
+    """The model label a species folder of ``segments`` stands for: the folder is named after
+    the label's common name (``segments``' rule) or after the whole label."""
+    from edgebird.pipeline.segments import _folder_name
+    from edgebird.training.dataset import normalise_label
+
+    want = normalise_label(folder)
+    for lab in labels:
+        if want in (normalise_label(lab), normalise_label(_folder_name(lab))):
+            return lab
+    return None
+
+
+def use_calibrated_thresholds(session: Session, folder: str, precision: float, mode: str,
+                              classifier: str | None) -> str:
+    """Write the Review tab's calibrated thresholds (``calibrate_folder``, for ``precision``)
+    as the chosen classifier's ``_Thresholds.csv``: they are fitted on that classifier's
+    scores (the confidences in the clip names), so they belong to it and to no other model.
+    The thresholds it had are kept once as ``_Thresholds.trained.csv``; classes without
+    enough verdicts keep theirs. Both files are written atomically."""
+    import csv
+    import io
+
+    from edgebird.core.files import atomic_write_bytes
+    from edgebird.pipeline.models import classifier_files
+    from edgebird.training.review import calibrate_folder
+
+    if mode != "custom" or not classifier:
+        raise UserError("choose the custom classifier whose results these clips were cut from "
+                        "(Model, above): BirdNET V2.4 itself has no thresholds file")
+    if not folder or not Path(folder).is_dir():
+        raise UserError(f"clips folder not found: {folder or '(empty)'}")
+    try:
+        files = classifier_files(classifier)
+        p = float(precision)
+        rows = calibrate_folder(folder, (p,))
+    except ValueError as exc:
+        raise UserError(str(exc)) from None
+    current = dict(files.thresholds)
+    new = {lab: current.get(lab, DEFAULT_MIN_CONF) for lab in files.labels}
+    done, skipped = [], []
+    for row in rows:
+        lab = _label_for_folder(row["species"], files.labels)
+        t = row.get(f"threshold@{p:g}", "")
+        if lab is None:
+            skipped.append(f"{row['species']} (not a class of {files.model.name})")
+        elif "note" in row:
+            skipped.append(f"{row['species']} ({row['right']} right, {row['wrong']} wrong: "
+                           "needs clips marked right and wrong)")
+        elif t == "":
+            skipped.append(f"{row['species']} (no score reaches precision {p:g})")
+        else:
+            new[lab] = float(t)
+            done.append(f"{_split(lab)[1]} {float(t):.3f}")
+    if not done:
+        raise UserError("no class could be calibrated, nothing written: "
+                        + "; ".join(skipped or ["no species folders"]))
+    stem = files.model.with_suffix("")
+    target = Path(f"{stem}_Thresholds.csv")
+    kept = Path(f"{stem}_Thresholds.trained.csv")
+    if target.is_file() and not kept.is_file():
+        atomic_write_bytes(kept, target.read_bytes())
+    buf = io.StringIO()
+    w = csv.writer(buf, lineterminator="\n")
+    w.writerow(["Class", "Threshold"])
+    w.writerows([lab, f"{t:.3f}"] for lab, t in new.items())
+    atomic_write_bytes(target, buf.getvalue().encode("utf-8"))
+    session._models.pop(str(classifier), None)  # the warm copy holds the old thresholds
+    words = f"wrote {target.name} for precision {p:g}: {', '.join(done)}"
+    if kept.is_file():
+        words += f"; the previous thresholds are kept in {kept.name}"
+    if skipped:
+        words += f"; unchanged: {'; '.join(skipped)}"
+    return words
+
+
+def retrain_words(folder: str, found: str) -> str:
+    """The Train tab's check of a reviewed folder, with what Retrain must not hide: clips
+    still waiting for review train as positives of their folder, and the thresholds fitted
+    on the Review tab belong to the model that scored the clips, not to the retrained one."""
+    from edgebird.training.review import pending
+
+    waiting = {d.name: len(pending(d)) for d in sorted(Path(folder).iterdir()) if d.is_dir()}
+    waiting = {k: v for k, v in waiting.items() if v}
+    lines = [found]
+    if waiting:
+        lines.append("note: clips not reviewed yet are trained as positives of their folder ("
+                     + ", ".join(f"{k}: {v}" for k, v in waiting.items())
+                     + "); review them or move them out first")
+    lines.append("the retrained classifier chooses its own thresholds in training; the Review "
+                 "tab's calibrated ones are for the classifier that scored these clips")
+    return "\n".join(lines)

@@ -129,12 +129,18 @@ EN.update({
     "ev_pr": "Precision-recall", "ev_thr": "Precision and recall by threshold",
     "ev_files": "Report, table and thresholds for the target precision",
     "se_store": "Embedding store (made by 'edgebird embed')", "se_query": "Query clip",
-    "se_start": "From (s, optional)", "se_end": "To (s, optional)", "se_k": "Results",
+    "se_start": "From (s)", "se_end": "To (s; 0 = the whole clip)", "se_k": "How many results",
     "se_per": "At most per recording", "se_run": "Search", "se_hits": "Most similar windows "
     "(select one to listen)", "se_clip": "Selected result",
-    "se_training": "Training folder to mark results into", "se_label": "Class (folder name)",
+    "se_training": "Training folder to mark results into",
+    "se_label": "Class the results are marked for (its folder name)",
     "se_marked": "Last clip written",
+    "se_all": "All results as a table (select a row to listen and mark it)",
+    "se_right_row": "Selected row is right", "se_wrong_row": "Selected row is wrong",
     "retrain": "Retrain on this reviewed folder (opens Train with it checked)",
+    "use_calibrated": "Use the calibrated thresholds (wanted precision, every species) for "
+                      "the classifier chosen above",
+    "calibrated_written": "Thresholds written",
 })
 ZH.update({
     "background_dir": "现场背景文件夹（可选：不含目标物种的本地录音）",
@@ -151,11 +157,15 @@ ZH.update({
     "ev_pr": "精确率-召回率", "ev_thr": "各阈值下的精确率与召回率",
     "ev_files": "报告、表格与达到目标精确率的阈值",
     "se_store": "嵌入库（由 'edgebird embed' 生成）", "se_query": "查询片段",
-    "se_start": "起点（秒，可选）", "se_end": "终点（秒，可选）", "se_k": "结果数",
+    "se_start": "起点（秒）", "se_end": "终点（秒；0 = 整个片段）", "se_k": "结果数",
     "se_per": "每个录音最多", "se_run": "搜索", "se_hits": "最相似的窗口（选中一行试听）",
     "se_clip": "所选结果", "se_training": "标记结果写入的训练文件夹",
     "se_label": "类别（文件夹名）", "se_marked": "最近写入的片段",
+    "se_all": "全部结果表格（选中一行试听并标记）",
+    "se_right_row": "选中的行正确", "se_wrong_row": "选中的行错误",
     "retrain": "用这个已审核的文件夹重新训练（打开训练页并检查它）",
+    "use_calibrated": "为上方所选的分类器使用校准后的阈值（期望精确率，所有物种）",
+    "calibrated_written": "已写入的阈值",
 })
 
 

@@ -210,6 +210,7 @@ def test_training_in_a_child_process_and_its_outputs(session, tmp_path):
     assert "REPORT.md" in {f.name for f in r.report_files}
     assert "Demo_fold1.tflite" in {f.name for f in r.advanced_files}
     assert r.done_line().startswith("Done in ") and str(r.model) in r.done_line()
+    assert "its thresholds (Demo_Thresholds.csv): " in r.done_line()
 
 
 def test_every_status_line_names_the_model():
@@ -248,6 +249,7 @@ def test_training_outputs_round_metrics_and_group_files(session, tmp_path):
                  "Mine_head_Labels.txt", "Mine_fold1.tflite", "Mine_Params.csv", "REPORT.md",
                  "learning_curves.png"):
         (out / name).write_bytes(b"x")
+    (out / "Mine_Thresholds.csv").write_text("Class,Threshold\nAlpha a_Alpha,0.42\n")
     files = {"fold1": str(out / "Mine_fold1.tflite"), "head": str(out / "Mine_head.tflite"),
              "replace": str(out / "Mine.tflite")}
     r = h.training_outputs(session, str(out), files, 123.0)
@@ -261,7 +263,8 @@ def test_training_outputs_round_metrics_and_group_files(session, tmp_path):
                                                   "Mine_fold1.tflite", "Mine_Params.csv"}
     assert all(f.parent == session.workdir / "trained" for f in r.model_files)
     assert r.pictures[0] is not None and r.pictures[1] is None  # no confusion matrix made
-    assert r.done_line() == f"Done in 2 min 3 s: your classifier is {out / 'Mine.tflite'}"
+    assert r.done_line() == (f"Done in 2 min 3 s: your classifier is {out / 'Mine.tflite'}; "
+                             "its thresholds (Mine_Thresholds.csv): Alpha 0.42")
     mode, path, words = h.use_trained(str(r.model))
     assert (mode, path) == ("custom", str(out / "Mine.tflite")) and path in words
     with pytest.raises(h.UserError, match="train a classifier first"):
