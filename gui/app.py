@@ -70,6 +70,7 @@ def _settings_block(t):
     with gr.Accordion(t("settings"), open=False):
         with gr.Row():
             min_conf = gr.Slider(0.01, 0.99, d.min_conf, step=0.01, label=t("min_conf"))
+            class_thresholds = gr.Checkbox(d.class_thresholds, label=t("class_thresholds"))
             sensitivity = gr.Slider(*SENSITIVITY_RANGE, d.sensitivity, step=0.01,
                                     label=t("sensitivity"))
             overlap = gr.Slider(0.0, 2.9, d.overlap, step=0.1, label=t("overlap"))
@@ -92,7 +93,7 @@ def _settings_block(t):
         show = gr.Button(t("show_species"), size="sm")
         species_shown = gr.Textbox(label=t("species_shown"), lines=4, max_lines=12)
     comps = [min_conf, sensitivity, overlap, use_top_n, top_n, merge, fmin, fmax, species_mode,
-             species_file, lat, lon, week, sf_thresh, model_mode, classifier]
+             species_file, lat, lon, week, sf_thresh, model_mode, classifier, class_thresholds]
     for c in (model_mode, classifier):
         c.change(h.check_model, [model_mode, classifier], model_status)
     model_mode.change(lambda m: gr.Textbox(visible=m == "custom"), model_mode, classifier)

@@ -73,12 +73,23 @@ class DetectionSettings:
     sf_thresh: float = default_of(Location, "threshold")
     model_mode: str = MODEL_MODES[0]
     classifier: str | None = None
+    #: a custom classifier's own per-class thresholds (``X_Thresholds.csv`` beside it) instead
+    #: of the slider, as ``edgebird analyze`` without ``--min-conf``; the slider applies to
+    #: BirdNET and to a classifier that ships none
+    class_thresholds: bool = True
+
+    def uses_class_thresholds(self) -> bool:
+        if not (self.class_thresholds and self.model_mode == "custom" and self.classifier):
+            return False
+        stem = Path(self.classifier).with_suffix("")
+        return Path(f"{stem}_Thresholds.csv").is_file()
 
     def model_name(self) -> str:
         """The model's name as every status line starts with it, so a result says what made
         it."""
         if self.model_mode == "custom" and self.classifier:
-            return Path(self.classifier).name
+            return Path(self.classifier).name + (" (its per-class thresholds)"
+                                                 if self.uses_class_thresholds() else "")
         return "BirdNET V2.4"
 
     def resolve(self, **extra) -> tuple[AnalyzeSettings, AudioSettings]:
@@ -95,7 +106,8 @@ class DetectionSettings:
             if self.model_mode == "custom" and not self.classifier:
                 raise ValueError("choose a classifier file, or pick BirdNET V2.4")
             settings = AnalyzeSettings(
-                min_conf=float(self.min_conf), sensitivity=float(self.sensitivity),
+                min_conf=None if self.uses_class_thresholds() else float(self.min_conf),
+                sensitivity=float(self.sensitivity),
                 top_n=int(self.top_n) if self.use_top_n else None,
                 merge_consecutive=int(self.merge),
                 species_list=self.species_file if self.species_mode == "list" else None,

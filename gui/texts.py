@@ -114,6 +114,8 @@ ZH: dict[str, str] = {
 
 #: The Evaluate and Search tabs (gui/loop.py).
 EN.update({
+    "class_thresholds": "A custom classifier uses its own per-class thresholds (its "
+                        "_Thresholds.csv) instead of the minimum confidence",
     "background_dir": "Site background folder (optional: your site's audio without the "
                       "target species)",
     "head": "Head",
@@ -143,6 +145,7 @@ EN.update({
     "calibrated_written": "Thresholds written",
 })
 ZH.update({
+    "class_thresholds": "自定义分类器使用其自带的逐类阈值（_Thresholds.csv），而不是最低置信度",
     "background_dir": "现场背景文件夹（可选：不含目标物种的本地录音）",
     "head": "分类头",
     "head_info": "anchored：对 BirdNET 已知的物种从 BirdNET 自己的分类器出发（推荐）；"

@@ -388,3 +388,21 @@ def test_uploads_from_another_origin_are_refused(tmp_path):
     finally:
         proc.terminate()
         proc.wait(timeout=20)
+
+
+def test_a_custom_classifier_is_analyzed_at_its_own_thresholds(tmp_path):
+    """The GUI used to pass the slider for every class, so a classifier's trained (or
+    calibrated) ``_Thresholds.csv`` never applied in the GUI; now it does, as in
+    ``edgebird analyze``, unless the user unticks the box; the slider covers the rest."""
+    model = tmp_path / "Finches.tflite"
+    model.write_bytes(b"")
+    custom = h.DetectionSettings(model_mode="custom", classifier=str(model), min_conf=0.6)
+    assert custom.resolve()[0].min_conf == 0.6  # no thresholds file: the slider
+    (tmp_path / "Finches_Thresholds.csv").write_text("Class,Threshold\nA_a,0.3\n")
+    assert custom.resolve()[0].min_conf is None  # the classifier's own
+    assert custom.model_name() == "Finches.tflite (its per-class thresholds)"
+    off = h.DetectionSettings(model_mode="custom", classifier=str(model), min_conf=0.6,
+                              class_thresholds=False)
+    assert off.resolve()[0].min_conf == 0.6 and off.model_name() == "Finches.tflite"
+    birdnet = h.DetectionSettings(min_conf=0.6)
+    assert birdnet.resolve()[0].min_conf == 0.6
