@@ -30,7 +30,7 @@ SHARED = ["__init__.py", "core"]
 #: recorder (an import-linter contract), not even for its template.
 CONFIG_TEMPLATE = "config.ini.template"
 RUNTIME = ["__init__.py", "config.py", "sources.py", "schedule.py", "recorder.py",
-           CONFIG_TEMPLATE]
+           "passwords.py", "spectrogram.py", "dashboard.py", CONFIG_TEMPLATE]
 
 PYPROJECT = """\
 [build-system]
@@ -52,6 +52,7 @@ soundcard = ["sounddevice>=0.4"]
 
 [project.scripts]
 edgebird-recorder = "edgebird.export.recorder:main"
+edgebird-dashboard = "edgebird.export.dashboard:main"
 
 [tool.setuptools]
 packages = [{packages}]
