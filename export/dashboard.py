@@ -48,6 +48,7 @@ PAGE = 20  # detections per page, each with a spectrogram and a player
 MAX_SPECIES = 100  # rows of the species tables
 STALE_S = 60.0  # health.json older than this: the recorder is not writing it
 CACHE_IMAGES = 64  # spectrograms kept in memory (~50 KB each)
+CACHE_KB = 256  # SQLite page cache of each (short-lived) read connection
 DAY_RX = re.compile(r"\d{4}-\d{2}-\d{2}")
 
 STYLE = """
@@ -85,7 +86,9 @@ class Store:
         if not self.db_path.is_file():
             return None
         uri = f"file:{quote(str(self.db_path.resolve()))}?mode=ro"
-        return sqlite3.connect(uri, uri=True, timeout=5)
+        conn = sqlite3.connect(uri, uri=True, timeout=5)
+        conn.execute(f"PRAGMA cache_size = -{CACHE_KB}")  # SQLite's default is 2 MB
+        return conn
 
     def query(self, sql: str, args: tuple = ()) -> list[tuple]:
         conn = self.connect()
