@@ -19,6 +19,7 @@ import sys
 import threading
 import time
 from base64 import b64encode
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -255,10 +256,10 @@ def test_the_network_needs_a_password(station, tmp_path):
         cfg = write_config(tmp_path, 8080, address=address)
         with pytest.raises(ConfigError, match="set password_hash"):
             load_config(cfg)
+    built = replace(load_config(write_config(tmp_path, 8080)),
+                    dashboard=DashboardConfig(address="0.0.0.0"))
     with pytest.raises(ConfigError, match="needs password_hash"):  # a config built in code
-        make_server(load_config(write_config(tmp_path, 8080)).__class__(
-            **{**load_config(write_config(tmp_path, 8080)).__dict__,
-               "dashboard": DashboardConfig(address="0.0.0.0")}))
+        make_server(built)
     run = subprocess.run([sys.executable, "-m", "edgebird.export.dashboard", "--config",
                           str(write_config(tmp_path, 8080, address="0.0.0.0"))],
                          capture_output=True, text=True, timeout=60)

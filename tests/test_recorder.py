@@ -170,6 +170,37 @@ def test_sigterm_stops_cleanly(tmp_path, standalone):
     assert health["status"] == "stopped" and 0 < health["windows"] < 40
 
 
+def test_the_recorder_serves_its_dashboard_and_takes_it_along(tmp_path, standalone):
+    """``[dashboard] enabled = yes``: the running recorder answers on its port with a page
+    saying it runs; SIGTERM stops both (the port is closed after the process ends)."""
+    import http.client
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    audio = recording(tmp_path / "in" / "long.wav", 120.0)
+    path = config(tmp_path, standalone, audio, realtime="yes", enabled="yes", port=port)
+    proc = subprocess.Popen([sys.executable, "-m", "edgebird.export.recorder", "--config",
+                             str(path)], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    try:
+        page, end = "", time.time() + 60
+        while time.time() < end and "running" not in page:
+            time.sleep(0.5)
+            try:
+                conn = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+                conn.request("GET", "/")
+                page = conn.getresponse().read().decode()
+            except OSError:
+                continue
+        assert "<span class=ok>running</span>" in page and "Field.tflite" in page, page[-2000:]
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(timeout=30) == 0
+    with pytest.raises(OSError):
+        socket.create_connection(("127.0.0.1", port), timeout=2)
+
+
 def test_full_disk_deletes_old_clips_and_keeps_detecting(tmp_path, standalone):
     audio = recording(tmp_path / "in" / "rec.wav", 30.0)
     cfg = load_config(config(tmp_path, standalone, audio, min_conf=0.01))
