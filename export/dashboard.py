@@ -108,17 +108,18 @@ class Store:
             "AND time_utc < ? GROUP BY species ORDER BY COUNT(*) DESC, species LIMIT ?",
             (lo, hi, MAX_SPECIES))
 
-    def hours(self, day: str) -> dict[str, list[int]]:
-        lo, hi = day_range(day)
+    def hours(self, lo: str, hi: str, zone: Zone) -> dict[str, list[int]]:
+        """Counts per species per local hour: grouped by UTC minute in SQL (bounded: 1,440
+        rows a species), then by the zone's hour (zones can be 30 or 45 minutes off UTC)."""
         table: dict[str, list[int]] = {}
-        for species, hour, n in self.query(
-                "SELECT species, substr(time_utc, 12, 2), COUNT(*) FROM detections "
+        for species, minute, n in self.query(
+                "SELECT species, substr(time_utc, 1, 16), COUNT(*) FROM detections "
                 "WHERE time_utc >= ? AND time_utc < ? GROUP BY 1, 2", (lo, hi)):
-            table.setdefault(species, [0] * 24)[int(hour)] = n
+            table.setdefault(species, [0] * 24)[zone.local(minute + ":00.0Z").hour] += n
         return dict(sorted(table.items(), key=lambda kv: (-sum(kv[1]), kv[0]))[:MAX_SPECIES])
 
-    def detections(self, day: str, species: str | None, page: int) -> tuple[int, list[tuple]]:
-        lo, hi = day_range(day)
+    def detections(self, lo: str, hi: str, species: str | None,
+                   page: int) -> tuple[int, list[tuple]]:
         where, args = "time_utc >= ? AND time_utc < ?", [lo, hi]
         if species:
             where += " AND species = ?"
@@ -160,13 +161,37 @@ class Store:
         return path
 
 
-def day_range(day: str) -> tuple[str, str]:
-    end = dt.date.fromisoformat(day) + dt.timedelta(days=1)
-    return day, end.isoformat()
+class Zone:
+    """The page's days and hours: those of ``[schedule] timezone`` (the station's local time;
+    UTC by default). The database keeps UTC; a local day is the UTC range between its two
+    local midnights (23 or 25 hours on a daylight-saving change)."""
 
+    def __init__(self, tz: dt.tzinfo):
+        self.tz = tz
+        self.name = getattr(tz, "key", None) or "UTC"
 
-def utc_today() -> dt.date:
-    return dt.datetime.now(dt.timezone.utc).date()
+    def today(self) -> dt.date:
+        return dt.datetime.now(self.tz).date()
+
+    def bounds(self, first: dt.date, days: int = 1) -> tuple[str, str]:
+        """``time_utc >= lo AND time_utc < hi`` for ``days`` local days from ``first``."""
+        def utc(d: dt.date) -> str:
+            return dt.datetime.combine(d, dt.time(), self.tz).astimezone(
+                dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%S")
+
+        return utc(first), utc(first + dt.timedelta(days=days))
+
+    def local(self, stamp: str) -> dt.datetime:
+        """A ``time_utc`` (``...T06:00:00.000000Z``, or without fraction) in local time."""
+        t = dt.datetime.strptime(stamp.rstrip("Z").split(".")[0], "%Y-%m-%dT%H:%M:%S")
+        return t.replace(tzinfo=dt.timezone.utc).astimezone(self.tz)
+
+    def text(self, stamp: object, fmt: str = "%Y-%m-%d %H:%M") -> str:
+        """A UTC stamp from the health file, in local time (as given if not one)."""
+        try:
+            return self.local(str(stamp)).strftime(fmt)
+        except ValueError:
+            return str(stamp)
 
 
 # -- the page -------------------------------------------------------------------------------
@@ -192,7 +217,7 @@ def ago(when: str | None) -> float | None:
     return (dt.datetime.now(dt.timezone.utc) - t).total_seconds()
 
 
-def health_html(h: dict | None, cfg: RecorderConfig, model_sha: str) -> str:
+def health_html(h: dict | None, cfg: RecorderConfig, model_sha: str, zone: Zone) -> str:
     if h is None:
         return (f"<p class=bad>No health file yet ({esc(cfg.data_dir / 'health.json')}): the "
                 "recorder has not run, or not for 10 seconds.</p>"
@@ -229,12 +254,12 @@ def health_html(h: dict | None, cfg: RecorderConfig, model_sha: str) -> str:
                   f"{esc(clock.get('jumps', 0))} jumps of the clock"),
         ("Schedule", f"{esc(sched.get('description', '?'))} &middot; "
                      f"{'detecting now' if sched.get('active') else 'paused now'}"
-                     + (f" &middot; next window {esc(nxt.get('start_utc'))}"
-                        f"{' to ' + esc(nxt['end_utc']) if nxt.get('end_utc') else ''}"
+                     + (f" &middot; next window {esc(zone.text(nxt.get('start_utc')))}"
+                        f"{' to ' + esc(zone.text(nxt['end_utc'])) if nxt.get('end_utc') else ''}"
                         if nxt else "")),
         ("Windows", f"{esc(h.get('windows', 0))} scored, {esc(h.get('windows_skipped', 0))} "
                     f"outside the schedule, {esc(h.get('detections', 0))} detections this "
-                    "run" + (f"; last at {esc(str(last.get('time_utc'))[11:19])} "
+                    "run" + (f"; last at {esc(zone.text(last.get('time_utc'), '%H:%M:%S'))} "
                              f"{species_name(str(last.get('species', '')))} "
                              f"{esc(last.get('confidence'))}" if last else "")),
     ]
@@ -263,16 +288,19 @@ def link(**params) -> str:
 
 def page_html(store: Store, cfg: RecorderConfig, model_sha: str, day: str,
               species: str | None, page: int) -> str:
-    today = utc_today()
-    week_lo = (today - dt.timedelta(days=6)).isoformat()
-    tomorrow = (today + dt.timedelta(days=1)).isoformat()
-    today_counts = store.species_counts(*day_range(today.isoformat()))
-    week_counts = store.species_counts(week_lo, tomorrow)
+    zone = Zone(cfg.schedule.timezone)
+    today = zone.today()
+    week = zone.bounds(today - dt.timedelta(days=6), 7)
+    today_counts = store.species_counts(*zone.bounds(today))
+    week_counts = store.species_counts(*week)
     today_by = {s: n for s, n, _ in today_counts}
+    where = ("UTC, as in the database and the tables" if zone.name == "UTC" else
+             f"local ({esc(zone.name)}, config.ini [schedule] timezone); the database and "
+             "the tables keep UTC")
     parts = [f"<h1>edgebird &middot; {esc(cfg.station)}</h1>",
-             "<p class=muted>Times and days are UTC, as in the database and the tables. "
-             f"Now: {dt.datetime.now(dt.timezone.utc):%Y-%m-%d %H:%M} UTC.</p>",
-             "<h2>Health</h2>", health_html(store.health(), cfg, model_sha)]
+             f"<p class=muted>Times and days are {where}. Now: "
+             f"{dt.datetime.now(zone.tz):%Y-%m-%d %H:%M}.</p>",
+             "<h2>Health</h2>", health_html(store.health(), cfg, model_sha, zone)]
     n_today, n_week = sum(today_by.values()), sum(n for _, n, _ in week_counts)
     parts.append(f"<h2>Species</h2><p>Today: <b>{n_today}</b> detections of "
                  f"<b>{len(today_counts)}</b> species. This week (the last 7 days): "
@@ -292,7 +320,8 @@ def page_html(store: Store, cfg: RecorderConfig, model_sha: str, day: str,
                  "<form method=get action=/ style=display:inline>"
                  f"<input type=date name=day value=\"{esc(day)}\"> "
                  "<button>show day</button></form></nav>")
-    hours = store.hours(day)
+    lo, hi = zone.bounds(dt.date.fromisoformat(day))
+    hours = store.hours(lo, hi, zone)
     if hours:
         peak = max(max(v) for v in hours.values()) or 1
         parts.append("<table class=hours><tr><th>Species</th>"
@@ -306,7 +335,7 @@ def page_html(store: Store, cfg: RecorderConfig, model_sha: str, day: str,
         parts.append("</table>")
     else:
         parts.append("<p class=muted>No detections on this day.</p>")
-    total, rows = store.detections(day, species, page)
+    total, rows = store.detections(lo, hi, species, page)
     pages = max(1, -(-total // PAGE))
     what = f" of {species_name(species)}" if species else ""
     clear = f" <a href=\"{esc(link(day=day))}\">(all species)</a>" if species else ""
@@ -323,9 +352,9 @@ def page_html(store: Store, cfg: RecorderConfig, model_sha: str, day: str,
                      f"src=\"/clip/{esc(rel)}\"></audio>")
         flag = "" if clock in (None, "synced") else \
             f" <span class=pill title=\"clock state when detected\">clock {esc(clock)}</span>"
-        parts.append(f"<div class=det><div style=min-width:220px><b>{esc(when[11:19])}</b>"
-                     f"{flag}<br>{species_name(s)}<br>confidence {conf:.2f}</div>{media}"
-                     "</div>")
+        at = zone.text(when, "%H:%M:%S")
+        parts.append(f"<div class=det><div style=min-width:220px><b>{at}</b>{flag}<br>"
+                     f"{species_name(s)}<br>confidence {conf:.2f}</div>{media}</div>")
     if pages > 1:
         links = []
         if page > 1:
@@ -335,15 +364,15 @@ def page_html(store: Store, cfg: RecorderConfig, model_sha: str, day: str,
             links.append(f"<a href=\"{esc(link(day=day, species=species, page=page + 1))}\">"
                          "older &rarr;</a>")
         parts.append(f"<nav>{' '.join(links)}</nav>")
-    models = store.models(week_lo, tomorrow)
+    models = store.models(*week)
     if models:
         parts.append("<h2>Models in this week's detections</h2><table><tr><th>model</th>"
                      "<th>SHA-256</th><th class=num>detections</th><th>first</th>"
                      "<th>last</th></tr>")
         for name, sha, n, first, last in models:
             parts.append(f"<tr><td>{esc(name)}</td><td><code>{esc(sha)}</code></td>"
-                         f"<td class=num>{n}</td><td>{esc(first[:19])}</td>"
-                         f"<td>{esc(last[:19])}</td></tr>")
+                         f"<td class=num>{n}</td><td>{esc(zone.text(first))}</td>"
+                         f"<td>{esc(zone.text(last))}</td></tr>")
         parts.append("</table>")
     return ("<!doctype html><html lang=en><head><meta charset=utf-8>"
             "<meta name=viewport content=\"width=device-width,initial-scale=1\">"
@@ -489,7 +518,7 @@ def make_handler(cfg: RecorderConfig):
 
         def page(self, query: str) -> None:
             q = parse_qs(query, max_num_fields=10)
-            day = (q.get("day") or [utc_today().isoformat()])[0]
+            day = (q.get("day") or [Zone(cfg.schedule.timezone).today().isoformat()])[0]
             species = (q.get("species") or [None])[0]
             raw_page = (q.get("page") or ["1"])[0]
             try:

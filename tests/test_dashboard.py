@@ -185,6 +185,25 @@ def test_pages_species_and_days(open_server, station):
         assert get(open_server, bad)[0] == 400, bad
 
 
+def test_local_time(station, tmp_path):
+    """With ``[schedule] timezone`` the page's days and hours are local: the 06:00-07:12 UTC
+    rows fall at 11:30-12:42 in India (UTC+5:30); a day is the UTC range of its local day."""
+    cfg = load_config(write_config(station["root"], _free_port(), timezone="Asia/Kolkata"))
+    server = _serve(cfg)
+    try:
+        day = station["today"].strftime("%Y-%m-%d")
+        page = get(server.server_address[1], f"/?day={day}")[2].decode()
+    finally:
+        server.shutdown()
+        server.server_close()
+    assert "local (Asia/Kolkata" in page
+    row = re.search(r"<tr><td>Eurasian Blackbird.*?</tr>", page.split("Per hour")[1]).group(0)
+    cells = re.findall(r"<td[^>]*>(\d*)</td>", row)
+    assert cells[11] == "10" and cells[12] == "15" and cells.count("") == 22
+    assert "<b>12:42:00</b>" in page and "<b>14:30:01</b>" in page  # B at 09:00:01 UTC
+    assert f"{PAGE + 5 + 3} detections; page 1 of 2" in page
+
+
 def test_clip_and_spectrogram(open_server, station):
     clip = station["clips"][0]
     rel = clip[len("clips/"):]
