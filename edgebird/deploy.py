@@ -30,7 +30,7 @@ SHARED = ["__init__.py", "core"]
 #: recorder (an import-linter contract), not even for its template.
 CONFIG_TEMPLATE = "config.ini.template"
 RUNTIME = ["__init__.py", "config.py", "sources.py", "schedule.py", "recorder.py",
-           CONFIG_TEMPLATE]
+           "passwords.py", "spectrogram.py", "dashboard.py", CONFIG_TEMPLATE]
 
 PYPROJECT = """\
 [build-system]
@@ -52,6 +52,7 @@ soundcard = ["sounddevice>=0.4"]
 
 [project.scripts]
 edgebird-recorder = "edgebird.export.recorder:main"
+edgebird-dashboard = "edgebird.export.dashboard:main"
 
 [tool.setuptools]
 packages = [{packages}]
@@ -150,6 +151,18 @@ has no battery clock: without network time it starts at its last shutdown time. 
 stepped during that stream); `health.json` shows the same under `clock`.
 
 Try it without a microphone: set `source = file` and `input = /path/to/recordings` (48 kHz).
+
+## Dashboard
+
+A small web page of the detections (today, this week, per species per hour), each clip with
+its spectrogram and a player, the recorder's health and the model's SHA-256. Set
+`enabled = yes` under `[dashboard]` in `config.ini` and restart: the recorder serves it on
+`http://127.0.0.1:8080/` (this Pi only; from a laptop: `ssh -L 8080:127.0.0.1:8080 pi@station`
+and open that address). For the whole network set `address = 0.0.0.0` and a password:
+`/opt/edgebird/venv/bin/edgebird-dashboard --hash-password` prints a `password_hash = ...` line
+to paste under `[dashboard]` (the recorder refuses another address without one). It is plain
+HTTP: a trusted network only. Without the recorder:
+`/opt/edgebird/venv/bin/edgebird-dashboard --config /opt/edgebird/config.ini`.
 
 ## Update
 

@@ -15,6 +15,7 @@ import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from edgebird.export.passwords import PasswordHash, PasswordHashError, parse_hash
 from edgebird.export.schedule import Schedule, ScheduleError, parse_windows
 
 SOURCES = ("soundcard", "arecord", "file")
@@ -22,6 +23,33 @@ SOURCES = ("soundcard", "arecord", "file")
 
 class ConfigError(Exception):
     """A problem in the configuration or the model files: the message says what to fix."""
+
+
+@dataclass(frozen=True)
+class DashboardConfig:
+    """``[dashboard]``: the local web page (``edgebird.export.dashboard``)."""
+
+    enabled: bool = False
+    address: str = "127.0.0.1"
+    port: int = 8080
+    password: PasswordHash | None = None
+
+    @property
+    def loopback(self) -> bool:
+        return is_loopback(self.address)
+
+
+def is_loopback(address: str) -> bool:
+    """Whether ``address`` is reachable from this machine only (127.0.0.0/8, ::1,
+    ``localhost``)."""
+    import ipaddress
+
+    if address.lower() == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(address).is_loopback
+    except ValueError:
+        return False
 
 
 @dataclass(frozen=True)
@@ -49,6 +77,7 @@ class RecorderConfig:
     schedule: Schedule = field(default_factory=Schedule)
     check_ntp: bool = True
     jump_s: float = 2.0
+    dashboard: DashboardConfig = field(default_factory=DashboardConfig)
 
 
 #: The commented ``config.ini`` a kit ships, with ``{model}``, ``{labels}``, ``{thresholds}``,
@@ -203,7 +232,30 @@ def load_config(path: str | os.PathLike) -> RecorderConfig:
         station=get("output", "station", "edgebird") or "edgebird",
         schedule=schedule, check_ntp=flag("clock", "check_ntp", "yes"),
         jump_s=number("clock", "jump_s", "2", float, 0.1, 3600.0),
+        dashboard=_dashboard(get, number, flag),
     )
+
+
+def _dashboard(get, number, flag) -> DashboardConfig:
+    """``[dashboard]``: an address other than this machine's own needs a password, so the
+    detections, clips and health of a station are never open to its whole network."""
+    default = DashboardConfig()
+    address = get("dashboard", "address", default.address) or default.address
+    raw_hash = get("dashboard", "password_hash")
+    password = None
+    if raw_hash:
+        try:
+            password = parse_hash(raw_hash)
+        except PasswordHashError as exc:
+            raise ConfigError(f"[dashboard] password_hash: {exc}") from None
+    if password is None and not is_loopback(address):
+        raise ConfigError(f"[dashboard] address = {address} opens the dashboard to the "
+                          "network: set password_hash (make it with edgebird-dashboard "
+                          "--hash-password), or use address = 127.0.0.1")
+    return DashboardConfig(
+        enabled=flag("dashboard", "enabled", "yes" if default.enabled else "no"),
+        address=address, port=number("dashboard", "port", str(default.port), int, 1, 65535),
+        password=password)
 
 
 def _timezone(name: str):

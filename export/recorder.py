@@ -436,6 +436,10 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     signal.signal(signal.SIGTERM, lambda *a: recorder.stop.set())
     signal.signal(signal.SIGINT, lambda *a: recorder.stop.set())
+    if cfg.dashboard.enabled:  # a daemon thread: it ends with the recorder
+        from edgebird.export.dashboard import start_thread
+
+        start_thread(cfg)
     log.info("started: model %s (sha256 %s), source %s, data in %s", recorder.model.name,
              recorder.model.sha256[:12], cfg.source, cfg.data_dir)
     try:

@@ -170,6 +170,37 @@ def test_sigterm_stops_cleanly(tmp_path, standalone):
     assert health["status"] == "stopped" and 0 < health["windows"] < 40
 
 
+def test_the_recorder_serves_its_dashboard_and_takes_it_along(tmp_path, standalone):
+    """``[dashboard] enabled = yes``: the running recorder answers on its port with a page
+    saying it runs; SIGTERM stops both (the port is closed after the process ends)."""
+    import http.client
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    audio = recording(tmp_path / "in" / "long.wav", 120.0)
+    path = config(tmp_path, standalone, audio, realtime="yes", enabled="yes", port=port)
+    proc = subprocess.Popen([sys.executable, "-m", "edgebird.export.recorder", "--config",
+                             str(path)], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    try:
+        page, end = "", time.time() + 60
+        while time.time() < end and "running" not in page:
+            time.sleep(0.5)
+            try:
+                conn = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+                conn.request("GET", "/")
+                page = conn.getresponse().read().decode()
+            except OSError:
+                continue
+        assert "<span class=ok>running</span>" in page and "Field.tflite" in page, page[-2000:]
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(timeout=30) == 0
+    with pytest.raises(OSError):
+        socket.create_connection(("127.0.0.1", port), timeout=2)
+
+
 def test_full_disk_deletes_old_clips_and_keeps_detecting(tmp_path, standalone):
     audio = recording(tmp_path / "in" / "rec.wav", 30.0)
     cfg = load_config(config(tmp_path, standalone, audio, min_conf=0.01))
@@ -288,6 +319,37 @@ def test_kit_installs_alone_and_replays_like_analyze(tmp_path, standalone):
                        cwd=tmp_path)
     assert r.returncode == 0, r.stderr[-3000:]
     assert same(db_rows(root / "data"), analyze_rows(tmp_path, standalone, audio))
+    dashboard_in_the_kit(venv, root)
+
+
+def dashboard_in_the_kit(venv: Path, root: Path) -> None:
+    """The kit's own ``edgebird-dashboard`` makes a password hash and serves the replay's
+    detections (everything it needs ships in the kit)."""
+    import http.client
+    import socket
+
+    made = subprocess.run([str(venv / "bin" / "edgebird-dashboard"), "--hash-password"],
+                          input="pw\n", capture_output=True, text=True, timeout=60)
+    assert made.returncode == 0 and "password_hash = pbkdf2_sha256$" in made.stdout, made
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    text = (root / "config.ini").read_text().replace("port = 8080", f"port = {port}")
+    (root / "config.ini").write_text(text)
+    proc = subprocess.Popen([str(venv / "bin" / "edgebird-dashboard"), "--config",
+                             str(root / "config.ini")], stdout=subprocess.PIPE, text=True)
+    try:
+        assert "edgebird-dashboard: http://127.0.0.1:" in proc.stdout.readline()
+        conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+        conn.request("GET", "/")
+        resp = conn.getresponse()
+        page = resp.read().decode()
+        assert resp.status == 200 and "Field.tflite" in page, page[-2000:]
+        n = len(db_rows(root / "data"))
+        assert f"Today: <b>{n}</b> detections" in page
+    finally:
+        proc.terminate()
+        proc.wait(timeout=20)
 
 
 def test_deploy_command_bakes_a_location_filter(tmp_path, standalone):
