@@ -6,6 +6,7 @@ import json
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -272,3 +273,22 @@ def test_a_script_without_a_main_guard_fails_clearly_instead_of_hanging(tmp_path
     assert r.returncode != 0
     assert "exited at start-up" in r.stderr and '__name__ == "__main__"' in r.stderr, \
         r.stderr[-2000:]
+
+
+def test_two_identical_files_each_get_their_own_entry(tmp_path, birdnet):
+    """The store is keyed by content; two copies of one recording in one run (a clip put in
+    two class folders) must both be in the summary under their own names, or training
+    reports one of them as "not embedded" and drops its rows."""
+    import shutil
+
+    import soundfile as sf
+
+    rng = np.random.default_rng(3)
+    sf.write(tmp_path / "a.wav", 0.1 * rng.standard_normal(48000 * 4), 48000)
+    shutil.copy(tmp_path / "a.wav", tmp_path / "b.wav")
+    for workers in (1, 2):
+        s = embed_files([tmp_path / "a.wav", tmp_path / "b.wav"], tmp_path / f"st{workers}",
+                        engine=eng.EngineSettings(workers=workers), model=birdnet,
+                        progress=False)
+        assert sorted(Path(e.source).name for e in s.entries) == ["a.wav", "b.wav"]
+        assert not s.failed

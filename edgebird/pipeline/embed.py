@@ -184,12 +184,14 @@ class _Ledger(Ledger):
         if entry is None:  # pragma: no cover - the stream said it committed it
             self.log.error(o.path, "reported done but its store entry is missing")
             return
+        # Keyed by content: the entry may have been made from a copy elsewhere (an earlier
+        # run, or an identical file of this one committed first), so the summary names the
+        # file asked for, not the one embedded first: every input gets its own entry.
+        source = str(Path(o.path).resolve())
+        if entry.source != source:
+            entry = Entry(entry.path, {**entry.meta, "source": source, "relative": o.rel})
         if o.status == "cached":
             self.summary.cached += 1
-            # Keyed by content: the entry may have been made from a copy elsewhere, so the
-            # summary names the file asked for, not the one embedded first.
-            entry = Entry(entry.path, {**entry.meta, "source": str(Path(o.path).resolve()),
-                                       "relative": o.rel})
         else:
             self.summary.computed += 1
             self.summary.windows += o.windows
