@@ -394,28 +394,14 @@ class Recorder:
     def write_tables(self, day: str) -> None:
         """``tables/<day>.BirdNET.selection.table.txt`` and ``.results.csv`` for one UTC day,
         written by edgebird's own writers; times in the Raven table are seconds since 00:00."""
-        from edgebird.core.writers.formats import TableContext, get_format
-
-        raven, csv = get_format("table"), get_format("csv")
+        from edgebird.core.writers.daily import day_tables
 
         rows = self.db.day(day)
         self.days_written.add(day)
         if not rows:
             return
-        of_day, by_source = [], {}
-        for when, source, start, end, species, conf in rows:
-            t = dt.datetime.strptime(when, "%Y-%m-%dT%H:%M:%S.%fZ")
-            s = t.hour * 3600 + t.minute * 60 + t.second + t.microsecond / 1e6
-            of_day.append(Detection(source, s, s + (end - start), species, conf))
-            by_source.setdefault(source, []).append(Detection(source, start, end, species,
-                                                              conf))
-        atomic_write_bytes(self.data / "tables" / f"{day}{raven.suffix}",
-                           raven.render(of_day, TableContext(self.cfg.station, RATE))
-                           .encode("utf-8"))
-        body = "".join(csv.render(dets, TableContext(src)).split("\n", 1)[1]
-                       for src, dets in by_source.items())
-        atomic_write_bytes(self.data / "tables" / f"{day}{csv.suffix}",
-                           (csv.header + "\n" + body).encode("utf-8"))
+        for suffix, text in day_tables(rows, self.cfg.station, RATE).items():
+            atomic_write_bytes(self.data / "tables" / f"{day}{suffix}", text.encode("utf-8"))
 
     def finish(self) -> None:
         """Tables of the days this run added to (not every day in an old database: a year of
