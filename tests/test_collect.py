@@ -19,6 +19,7 @@ from edgebird.export.schedule import ClockCheck
 from test_recorder import recording, standalone  # noqa: F401 - the model fixture
 from test_schedule import FakeClock, epoch, schedule_config
 
+from edgebird.pipeline.analyze import AnalyzeSettings, analyze_files
 from edgebird.pipeline.collect import CollectError, collect
 from edgebird.training.dataset import scan_folder
 from edgebird.training.review import pending
@@ -40,7 +41,7 @@ def digest(path: Path) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
-def test_collect_a_card(tmp_path, card):
+def test_collect_a_card(tmp_path, card, standalone):  # noqa: F811
     db = card / "detections.sqlite"
     with sqlite3.connect(db) as c:
         n_rows, labels = c.execute("SELECT COUNT(*), COUNT(DISTINCT species) FROM "
@@ -62,6 +63,11 @@ def test_collect_a_card(tmp_path, card):
     assert sorted(ts.classes) == folders and len(ts.files) == n_rows
     assert sorted(p.name for p in (out / "archive").iterdir()) == [
         "20260501T060000Z.flac", "20260501T060012Z.flac", "20260501T060024Z.flac"]
+    # the archive is input for analyze: one table per archive file
+    analyze_files([out / "archive"], out / "analyzed", AnalyzeSettings(
+        classifier=str(standalone), min_conf=0.0, rtypes=("csv",)), progress=False,
+        echo=lambda m: None)
+    assert len(list((out / "analyzed").glob("*.BirdNET.results.csv"))) == 3
     # again: nothing doubled
     assert collect(card, out, station="test") == r
     assert sum(1 for _ in (out / "clips").rglob("*.flac")) == n_rows
