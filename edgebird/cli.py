@@ -254,6 +254,16 @@ def cmd_train(args) -> int:
     return EXIT_OK
 
 
+def cmd_collect(args) -> int:
+    from edgebird.pipeline.collect import collect
+
+    r = collect(args.data, args.output, args.station, args.link)
+    print(f"{r.rows} detections on {r.days} day(s) -> {args.output}/tables; {r.clips} clips"
+          + (f" ({r.clips_missing} deleted on the recorder)" if r.clips_missing else "")
+          + f" -> {args.output}/clips; {r.archive} archive files -> {args.output}/archive")
+    return EXIT_OK
+
+
 def cmd_inspect(args) -> int:
     from pathlib import Path
 
@@ -551,6 +561,20 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--station", default=DEFAULT_STATION,
                    help="station name in tables and health")
     p.set_defaults(func=cmd_deploy)
+
+    p = sub.add_parser(
+        "collect", help="a field recorder's data folder (off its card) into tables, clips "
+                        "and archive",
+        description="Read a recorder's data folder read-only: its detections as Raven and "
+                    "CSV tables per UTC day (OUT/tables), its clips as one folder per label "
+                    "(OUT/clips, for the Review tab and train) and its raw archive "
+                    "(OUT/archive, for analyze).")
+    p.add_argument("data", help="the recorder's data folder (data_dir in its config.ini)")
+    p.add_argument("-o", "--output", required=True, help="output folder")
+    p.add_argument("--station", default=DEFAULT_STATION, help="station name in the tables")
+    p.add_argument("--link", action="store_true",
+                   help="symlink the archive files instead of copying them")
+    p.set_defaults(func=cmd_collect)
 
     p = sub.add_parser(
         "search", help="query by example: the store's windows most similar to a clip",

@@ -29,8 +29,8 @@ SHARED = ["__init__.py", "core"]
 #: The recorder's commented config.ini, read as a file: nothing in edgebird imports the
 #: recorder (an import-linter contract), not even for its template.
 CONFIG_TEMPLATE = "config.ini.template"
-RUNTIME = ["__init__.py", "config.py", "sources.py", "schedule.py", "recorder.py",
-           "passwords.py", "spectrogram.py", "dashboard.py", CONFIG_TEMPLATE]
+RUNTIME = ["__init__.py", "config.py", "sources.py", "schedule.py", "archive.py",
+           "recorder.py", "passwords.py", "spectrogram.py", "dashboard.py", CONFIG_TEMPLATE]
 
 PYPROJECT = """\
 [build-system]
@@ -132,14 +132,21 @@ sudo ./install.sh
 It creates `/opt/edgebird/` (a virtualenv, the model, `config.ini`, `data/`), installs the
 `edgebird-recorder` systemd service and starts it. Edit `/opt/edgebird/config.ini` (every
 setting is explained there: sound card, sensitivity, thresholds, clips, disk guard, the
-schedule and the clock check), then
+raw archive, the schedule and the clock check), then
 `sudo systemctl restart edgebird-recorder`. Check it with `cat /opt/edgebird/data/health.json`
 and `journalctl -u edgebird-recorder`.
 
 What it writes in `/opt/edgebird/data/`: `detections.sqlite` (time, species, confidence, model
 and its SHA-256, clip, clock flag), `clips/<day>/<species>/*.flac`, `tables/<day>.BirdNET.*`
-(Raven and CSV, per UTC day), `health.json` (uptime, last detection, lag, disk, schedule and
-its next window, clock), `recorder.log`.
+(Raven and CSV, per UTC day), `archive/<UTC start>.flac` when `[archive] enabled = yes`,
+`health.json` (uptime, last detection, lag, disk, archive, schedule and its next window,
+clock), `recorder.log`.
+
+Raw archive (`[archive]`): FLAC files per period (`period_s`) named by the UTC time of their
+first sample (`20260601T043000Z.flac`), of the scheduled windows only (`mode = scheduled`) or
+of everything (`mode = all`), with their own retention (`max_gb`, `max_days`); when the disk is
+low the oldest archive files go first, then clips, never the database. Take the card's `data/`
+home and run `edgebird collect data/ -o season/`.
 
 Schedule (`[schedule]` in `config.ini`): daily windows such as `05:00..09:00` or
 `sunrise-30..sunrise+120` (set `latitude`, `longitude` and `timezone`), and a duty cycle

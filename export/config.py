@@ -15,6 +15,7 @@ import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from edgebird.export.archive import MODES, ArchiveSettings
 from edgebird.export.passwords import PasswordHash, PasswordHashError, parse_hash
 from edgebird.export.schedule import Schedule, ScheduleError, parse_windows
 
@@ -78,6 +79,7 @@ class RecorderConfig:
     check_ntp: bool = True
     jump_s: float = 2.0
     dashboard: DashboardConfig = field(default_factory=DashboardConfig)
+    archive: ArchiveSettings = field(default_factory=ArchiveSettings)
 
 
 #: The commented ``config.ini`` a kit ships, with ``{model}``, ``{labels}``, ``{thresholds}``,
@@ -233,6 +235,7 @@ def load_config(path: str | os.PathLike) -> RecorderConfig:
         schedule=schedule, check_ntp=flag("clock", "check_ntp", "yes"),
         jump_s=number("clock", "jump_s", "2", float, 0.1, 3600.0),
         dashboard=_dashboard(get, number, flag),
+        archive=_archive(get, number, flag),
     )
 
 
@@ -256,6 +259,22 @@ def _dashboard(get, number, flag) -> DashboardConfig:
         enabled=flag("dashboard", "enabled", "yes" if default.enabled else "no"),
         address=address, port=number("dashboard", "port", str(default.port), int, 1, 65535),
         password=password)
+
+
+def _archive(get, number, flag) -> ArchiveSettings:
+    """``[archive]``; an empty limit means none."""
+    d = ArchiveSettings()
+    mode = get("archive", "mode", d.mode).lower()
+    if mode not in MODES:
+        raise ConfigError(f"[archive] mode = {mode!r}: use one of {', '.join(MODES)}")
+
+    def limit(key: str):
+        return number("archive", key, "", float, 0.0, None) if get("archive", key) else None
+
+    return ArchiveSettings(
+        enabled=flag("archive", "enabled", "yes" if d.enabled else "no"), mode=mode,
+        period_s=number("archive", "period_s", str(d.period_s), float, 10.0, 86400.0),
+        max_gb=limit("max_gb"), max_days=limit("max_days"))
 
 
 def _timezone(name: str):

@@ -31,6 +31,7 @@ from pathlib import Path
 
 import numpy as np
 import soundfile as sf
+from edgebird.export.archive import Archive
 from edgebird.export.config import ConfigError, RecorderConfig, load_config
 from edgebird.export.schedule import ClockCheck, utc_text
 from edgebird.export.sources import RATE, Ring, SourceError, capture, make_source
@@ -228,6 +229,8 @@ class Recorder:
         self.days_written: set = set()
         self.days_touched: set = set()
         self._last_health = 0.0
+        self.archive = Archive(self.data / "archive", cfg.archive, RATE, self._room) \
+            if cfg.archive.enabled else None
 
     # -- the loop ------------------------------------------------------------------------
     def run(self) -> int:
@@ -266,7 +269,11 @@ class Recorder:
                 break
             start, end = pos / RATE, min(pos + WINDOW, written) / RATE
             flag = self.clock.check()
-            if not self.schedule.active(stream_start + start):  # outside: not even scored
+            active = self.schedule.active(stream_start + start)
+            if self.archive is not None:  # the hop's new samples (the next window has the rest)
+                self.archive.feed(ring.read(pos, min(pos + hop, written)),
+                                  stream_start + start, active)
+            if not active:  # outside: not even scored
                 self.health["windows_skipped"] = int(self.health["windows_skipped"]) + 1
                 dets = []
             else:
@@ -295,6 +302,11 @@ class Recorder:
             needed = [pos] + [int(d.start * RATE) for _, d in pending]
             ring.release(max(0, min(needed) - int(self.cfg.clip_pre * RATE)))
             self._tick()
+        if self.archive is not None:
+            if ring.written > pos and not self.stop.is_set():  # the stream's tail
+                self.archive.feed(ring.read(pos, ring.written), stream_start + pos / RATE,
+                                  self.schedule.active(stream_start + pos / RATE))
+            self.archive.close()  # a stream's end is a gap
         self._write_clips(ring, pending, final=True)
 
     def _time(self, stream_start: float, offset: float) -> str:
@@ -328,10 +340,13 @@ class Recorder:
         return left
 
     def _room(self) -> bool:
-        """Free space for a clip: delete the oldest clips (never the database) until there
-        is; if there are none left to delete, skip clips and keep detecting."""
+        """Free space for a clip or an archive file: delete the oldest archive files, then
+        the oldest clips (never the database) until there is; if there are none left to
+        delete, skip clips (and pause the archive) and keep detecting."""
         clips_dir = self.data / "clips"
         while self.free_mb(self.data) < self.cfg.min_free_mb:
+            if self.archive is not None and self.archive.delete_oldest():
+                continue
             oldest = sorted(clips_dir.rglob("*.flac"), key=lambda p: p.stat().st_mtime)[:20]
             if not oldest:
                 if not self.health["disk_low"]:
@@ -363,6 +378,7 @@ class Recorder:
         h["clock"] = self.clock.health()
         h["schedule"] = self._schedule_health()
         h["disk_free_mb"] = round(self.free_mb(self.data), 1)
+        h["archive"] = None if self.archive is None else self.archive.health()
         h["updated_utc"] = dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
         atomic_write_bytes(self.data / "health.json", json.dumps(h, indent=1).encode())
 
@@ -378,32 +394,20 @@ class Recorder:
     def write_tables(self, day: str) -> None:
         """``tables/<day>.BirdNET.selection.table.txt`` and ``.results.csv`` for one UTC day,
         written by edgebird's own writers; times in the Raven table are seconds since 00:00."""
-        from edgebird.core.writers.formats import TableContext, get_format
-
-        raven, csv = get_format("table"), get_format("csv")
+        from edgebird.core.writers.daily import day_tables
 
         rows = self.db.day(day)
         self.days_written.add(day)
         if not rows:
             return
-        of_day, by_source = [], {}
-        for when, source, start, end, species, conf in rows:
-            t = dt.datetime.strptime(when, "%Y-%m-%dT%H:%M:%S.%fZ")
-            s = t.hour * 3600 + t.minute * 60 + t.second + t.microsecond / 1e6
-            of_day.append(Detection(source, s, s + (end - start), species, conf))
-            by_source.setdefault(source, []).append(Detection(source, start, end, species,
-                                                              conf))
-        atomic_write_bytes(self.data / "tables" / f"{day}{raven.suffix}",
-                           raven.render(of_day, TableContext(self.cfg.station, RATE))
-                           .encode("utf-8"))
-        body = "".join(csv.render(dets, TableContext(src)).split("\n", 1)[1]
-                       for src, dets in by_source.items())
-        atomic_write_bytes(self.data / "tables" / f"{day}{csv.suffix}",
-                           (csv.header + "\n" + body).encode("utf-8"))
+        for suffix, text in day_tables(rows, self.cfg.station, RATE).items():
+            atomic_write_bytes(self.data / "tables" / f"{day}{suffix}", text.encode("utf-8"))
 
     def finish(self) -> None:
         """Tables of the days this run added to (not every day in an old database: a year of
         days would outlast systemd's stop timeout), then the health file."""
+        if self.archive is not None:
+            self.archive.close()
         for day in sorted(self.days_touched):
             self.write_tables(day)
         self.write_health()

@@ -20,6 +20,13 @@ import numpy as np
 
 POSITIVE, NEGATIVE = "Positive", "Negative"
 _CONF = re.compile(r"^(\d+(?:\.\d+)?)_")
+#: clips of ``segments`` (WAV) and of a field recorder brought home by ``collect`` (FLAC)
+CLIP_SUFFIXES = (".wav", ".flac")
+
+
+def _clips(folder: Path) -> list[Path]:
+    return [p for p in folder.iterdir() if p.suffix.lower() in CLIP_SUFFIXES
+            and _CONF.match(p.name)] if folder.is_dir() else []
 
 
 def clip_confidence(path: str | os.PathLike) -> float:
@@ -33,7 +40,7 @@ def clip_confidence(path: str | os.PathLike) -> float:
 def pending(species_dir: str | os.PathLike) -> list[Path]:
     """Clips of a species folder not reviewed yet, most confident first."""
     folder = Path(species_dir)
-    clips = [p for p in folder.glob("*.wav") if _CONF.match(p.name)]
+    clips = _clips(folder)
     return sorted(clips, key=lambda p: (-clip_confidence(p), p.name))
 
 
@@ -64,10 +71,9 @@ def reviewed(species_dir: str | os.PathLike) -> tuple[np.ndarray, np.ndarray]:
     folder = Path(species_dir)
     conf, ok = [], []
     for verdict, value in ((POSITIVE, 1), (NEGATIVE, 0)):
-        for p in sorted((folder / verdict).glob("*.wav")):
-            if _CONF.match(p.name):
-                conf.append(clip_confidence(p))
-                ok.append(value)
+        for p in sorted(_clips(folder / verdict)):
+            conf.append(clip_confidence(p))
+            ok.append(value)
     return np.array(conf, dtype=float), np.array(ok, dtype=int)
 
 
