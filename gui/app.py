@@ -25,7 +25,7 @@ from edgebird.training.classifier import DEFAULT_MODEL_NAME, SAVE_MODES
 from edgebird.training.train import UPSAMPLING_MODES, TrainSettings
 
 from . import handlers as h
-from . import loop
+from . import loop, species_tab
 from .origin import SameOriginWrites
 from .texts import i18n
 
@@ -122,6 +122,10 @@ def build_app(session: h.Session) -> gr.Blocks:
                 loop.evaluate_tab(t, session, _errors)
             with gr.Tab(t("tab_search"), id="search"):
                 loop.search_tab(t, _errors)
+            with gr.Tab(t("tab_species"), id="species"):
+                species_tab.species_tab(t, _errors)
+            with gr.Tab(t("tab_settings"), id="settings"):
+                species_tab.settings_tab(t, app, _errors)
         # Review -> Retrain: the reviewed folder (Species/Positive/, Species/Negative/) becomes
         # the training data, checked, on the Train tab, ready to start.
         retrain.click(_errors(lambda f: (f, h.scan_training_folder(f), gr.Tabs(selected="train"))),
