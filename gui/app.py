@@ -144,8 +144,9 @@ def _single_tab(t, session, settings) -> None:
     player = gr.Audio(label=t("play"), interactive=False)
     files = gr.File(label=t("downloads"), file_count="multiple")
 
-    def analyze(path, *values):
-        r = h.analyze_single(session, path, h.DetectionSettings(*values))
+    def analyze(request: gr.Request, path, *values):
+        lang = species_tab.page_language(request)
+        r = h.analyze_single(session, path, h.DetectionSettings(*values), lang)
         return r.status, r.figure, r.rows, [str(p) for p in r.tables]
 
     go.click(_errors(analyze), [audio, *settings], [status, plot, table, files])

@@ -100,6 +100,12 @@ def resolve_language(choice: str, accept_language: str = "") -> str:
     return sn.ENGLISH
 
 
+def page_language(request: gr.Request | None) -> str:
+    """The species-name language for a page: the saved setting, ``auto`` -> the browser's."""
+    header = request.headers.get("accept-language", "") if request is not None else ""
+    return resolve_language(load_prefs().language, header)
+
+
 def names_note(lang: str) -> str:
     """Empty when names in ``lang`` are available; else how to get them."""
     if lang == sn.ENGLISH or sn.names_for(lang):
@@ -170,9 +176,8 @@ def species_tab(t, errors) -> None:
     saved = gr.Textbox(label=t("status"), interactive=False, elem_id="species-saved")
 
     def make_fn(la, lo, we, th, lg, request: gr.Request):
-        header = request.headers.get("accept-language", "") if request else ""
-        rows, text = species_table(la, lo, we, th, resolve_language(lg, header))
-        return rows, text
+        header = request.headers.get("accept-language", "") if request is not None else ""
+        return species_table(la, lo, we, th, resolve_language(lg, header))
 
     make.click(errors(make_fn), [lat, lon, week, thresh, lang], [table, summary])
     save.click(errors(save_species), [path, lat, lon, week, thresh], saved)

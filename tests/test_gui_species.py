@@ -9,10 +9,11 @@ import pytest
 
 pytest.importorskip("gradio")
 
+from edgebird.gui import species_tab as st  # noqa: E402
+from edgebird.gui.handlers import UserError  # noqa: E402
+
 from edgebird import species_names as sn  # noqa: E402
 from edgebird.species import read_species_list  # noqa: E402
-from gui import species_tab as st  # noqa: E402
-from gui.handlers import UserError  # noqa: E402
 
 
 def test_species_list_made_shown_and_saved(tmp_path, monkeypatch):
@@ -76,3 +77,25 @@ def test_settings_are_saved_and_loaded(tmp_path, monkeypatch):
     assert st.load_prefs() == st.Prefs()
     path.write_text(json.dumps({"theme": "neon", "language": 3, "other": "x"}))
     assert st.load_prefs() == st.Prefs()
+
+
+def test_single_file_rows_name_species_in_the_chosen_language(tmp_path, monkeypatch,
+                                                              make_audio):
+    from edgebird.gui import handlers as h
+
+    path = make_audio("rec.wav", seconds=10.0, sr=44100)
+    session = h.Session(tmp_path / "work")
+    english = h.analyze_single(session, str(path), h.DetectionSettings(min_conf=0.01))
+    assert english.rows
+    sci = english.rows[0][2]
+    folder = tmp_path / "tr"
+    folder.mkdir()
+    (folder / sn.PATTERN.format("zh")).write_text(f"{sci}_测试名\n", encoding="utf-8")
+    monkeypatch.setattr(sn, "translations_dir", lambda: folder)
+    zh = h.analyze_single(session, str(path), h.DetectionSettings(min_conf=0.01), "zh")
+    assert [r[2] for r in zh.rows] == [r[2] for r in english.rows]
+    assert {r[3] for r in zh.rows if r[2] == sci} == {"测试名"}
+    assert all(r[3] == e[3] for r, e in zip(zh.rows, english.rows, strict=True)
+               if r[2] != sci)
+    table = next(p for p in zh.tables if p.name.endswith(".selection.table.txt"))
+    assert "测试名" not in table.read_text(encoding="utf-8")  # tables keep English labels
