@@ -53,3 +53,44 @@ def test_finding_the_package_does_not_import_it(tmp_path, monkeypatch):
 def test_no_package_means_no_translations(monkeypatch):
     monkeypatch.setattr(sn.importlib.util, "find_spec", lambda name: None)
     assert sn.translations_dir() is None and sn.languages() == [] and sn.names_for("zh") == {}
+
+
+def test_analyze_locale_translates_the_tables_common_names(tmp_path, monkeypatch):
+    """``--locale``: the common-name columns in that language; the Raven Species Code keeps the
+    English label, so the table still reads back by label; default tables are unchanged."""
+    import pytest
+    from fakes import FakeModel, levels_file
+
+    from edgebird.audio import AudioSettings
+    from edgebird.core.writers.readers import read_results
+    from edgebird.pipeline.analyze import AnalyzeSettings, analyze_files, make_plan
+    from edgebird.pipeline.engine import EngineSettings
+
+    folder = tmp_path / "tr"
+    folder.mkdir()
+    (folder / sn.PATTERN.format("zh")).write_text("Alpha a_阿尔法\n", encoding="utf-8")
+    monkeypatch.setattr(sn, "translations_dir", lambda: folder)
+    levels_file(tmp_path / "in" / "a.wav", [0.1, 0.1, 0.0, 0.1])
+
+    def run(name, **kw):
+        out = tmp_path / name
+        analyze_files([tmp_path / "in"], out, AnalyzeSettings(rtypes=("table", "csv"), **kw),
+                      AudioSettings(), EngineSettings(workers=1), model=FakeModel(),
+                      progress=False, echo=lambda m: None)
+        return out
+
+    en, zh = run("en"), run("zh", locale="zh")
+    raven_en = (en / "a.BirdNET.selection.table.txt").read_text(encoding="utf-8")
+    raven_zh = (zh / "a.BirdNET.selection.table.txt").read_text(encoding="utf-8")
+    cells = [line.split("\t") for line in raven_zh.splitlines()[1:]]
+    assert {c[7]: c[8] for c in cells} == {"阿尔法": "Alpha a_A", "B": "Beta b_B"}
+    assert "阿尔法" not in raven_en and raven_en.replace("\tA\t", "\t阿尔法\t") == raven_zh
+    assert [d.label for d in read_results(zh / "a.BirdNET.selection.table.txt")[1]] == \
+        [d.label for d in read_results(en / "a.BirdNET.selection.table.txt")[1]]
+    csv_zh = (zh / "a.BirdNET.results.csv").read_text(encoding="utf-8")
+    assert "Alpha a,阿尔法," in csv_zh and "Beta b,B," in csv_zh
+    with pytest.raises(ValueError, match="translations here are zh"):
+        make_plan(AnalyzeSettings(locale="xx"), AudioSettings(), FakeModel())
+    monkeypatch.setattr(sn, "translations_dir", lambda: None)
+    with pytest.raises(ValueError, match="pip install --no-deps birdnet-analyzer"):
+        make_plan(AnalyzeSettings(locale="zh"), AudioSettings(), FakeModel())
