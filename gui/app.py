@@ -123,7 +123,7 @@ def build_app(session: h.Session) -> gr.Blocks:
             with gr.Tab(t("tab_search"), id="search"):
                 loop.search_tab(t, _errors)
             with gr.Tab(t("tab_species"), id="species"):
-                species_tab.species_tab(t, _errors)
+                species_tab.species_tab(t, app, _errors)
             with gr.Tab(t("tab_settings"), id="settings"):
                 species_tab.settings_tab(t, app, _errors)
         # Review -> Retrain: the reviewed folder (Species/Positive/, Species/Negative/) becomes

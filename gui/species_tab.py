@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import json
 import os
-from dataclasses import asdict, dataclass, fields, replace
+from dataclasses import asdict, astuple, dataclass, fields, replace
 from pathlib import Path
 
 import gradio as gr
@@ -153,7 +153,11 @@ def save_species(path: str, lat, lon, week, threshold) -> str:
     return f"{len(labels)} species saved to {written} (use it with --slist or 'Species list file')"
 
 
-def species_tab(t, errors) -> None:
+def _save_box(prefs: Prefs) -> str:
+    return str(Path(prefs.output_dir) / "species_list.txt") if prefs.output_dir else ""
+
+
+def species_tab(t, app, errors) -> None:
     from edgebird.species import DEFAULT_SF_THRESH
 
     prefs = load_prefs()
@@ -169,8 +173,7 @@ def species_tab(t, errors) -> None:
     table = gr.Dataframe(headers=SPECIES_COLUMNS, label=t("sp_table"), interactive=False,
                          elem_id="species-table", max_height=420)
     with gr.Row():
-        default = str(Path(prefs.output_dir) / "species_list.txt") if prefs.output_dir else ""
-        path = gr.Textbox(default, label=t("sp_save_to"),
+        path = gr.Textbox(_save_box(prefs), label=t("sp_save_to"),
                           placeholder="/path/to/species_list.txt", elem_id="species-path")
         save = gr.Button(t("sp_save"), elem_id="save-species")
     saved = gr.Textbox(label=t("status"), interactive=False, elem_id="species-saved")
@@ -181,6 +184,12 @@ def species_tab(t, errors) -> None:
 
     make.click(errors(make_fn), [lat, lon, week, thresh, lang], [table, summary])
     save.click(errors(save_species), [path, lat, lon, week, thresh], saved)
+
+    def from_prefs():  # each page load starts from the saved settings (not the server's start)
+        p = load_prefs()
+        return p.language, _save_box(p)
+
+    app.load(from_prefs, None, [lang, path])
 
 
 def settings_tab(t, app, errors) -> None:
@@ -200,4 +209,5 @@ def settings_tab(t, app, errors) -> None:
     apply = ("(t) => { document.body.classList.toggle('dark', t === 'dark'); "
              "return t; }")
     theme.change(None, theme, None, js=apply)
-    app.load(lambda: load_prefs().theme, None, theme).then(None, theme, None, js=apply)
+    app.load(lambda: astuple(load_prefs()), None, [lang, out, theme]).then(
+        None, theme, None, js=apply)

@@ -114,3 +114,7 @@ def test_make_a_species_list(served, browser, tmp_path):  # noqa: F811
     _wait(lambda: _tab(browser, "Species"), what="the page again")
     _wait(lambda: browser.execute_script("return document.body.classList.contains('dark')"),
           what="the saved dark theme applied on load")
+    _tab(browser, "Species").click()
+    _wait(lambda: browser.find_element(By.CSS_SELECTOR, "#species-path textarea, "
+                                       "#species-path input").get_attribute("value")
+          == str(tmp_path / "species_list.txt"), what="the save box from the saved folder")
