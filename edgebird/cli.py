@@ -486,7 +486,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_options(g, AnalyzeSettings, only=["species_list"])
     add_options(g, Location, defaults={"lat": None, "lon": None})
     add_options(p.add_argument_group("output"), AnalyzeSettings,
-                only=["rtypes", "species_codes", "additional_columns", "combine",
+                only=["rtypes", "species_codes", "locale", "additional_columns", "combine",
                       "skip_existing"])
     _add_audio_options(p)
     _add_engine_options(p, dask=True)

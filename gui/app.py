@@ -25,7 +25,7 @@ from edgebird.training.classifier import DEFAULT_MODEL_NAME, SAVE_MODES
 from edgebird.training.train import UPSAMPLING_MODES, TrainSettings
 
 from . import handlers as h
-from . import loop
+from . import loop, species_tab
 from .origin import SameOriginWrites
 from .texts import i18n
 
@@ -123,6 +123,10 @@ def build_app(session: h.Session) -> gr.Blocks:
                 loop.evaluate_tab(t, session, _errors)
             with gr.Tab(t("tab_search"), id="search"):
                 loop.search_tab(t, session, _errors)
+            with gr.Tab(t("tab_species"), id="species"):
+                species_tab.species_tab(t, app, _errors)
+            with gr.Tab(t("tab_settings"), id="settings"):
+                species_tab.settings_tab(t, app, _errors)
         # Review -> Retrain: the reviewed folder (Species/Positive/, Species/Negative/) becomes
         # the training data, checked, on the Train tab, ready to start.
         retrain.click(_errors(lambda f: (f, h.retrain_words(f, h.scan_training_folder(f)),
@@ -142,8 +146,9 @@ def _single_tab(t, session, settings) -> None:
     player = gr.Audio(label=t("play"), interactive=False)
     files = gr.File(label=t("downloads"), file_count="multiple")
 
-    def analyze(path, *values):
-        r = h.analyze_single(session, path, h.DetectionSettings(*values))
+    def analyze(request: gr.Request, path, *values):
+        lang = species_tab.page_language(request)
+        r = h.analyze_single(session, path, h.DetectionSettings(*values), lang)
         return r.status, r.figure, r.rows, [str(p) for p in r.tables]
 
     go.click(_errors(analyze), [audio, *settings], [status, plot, table, files])

@@ -194,8 +194,10 @@ class SingleResult:
 
 
 def analyze_single(session: Session, audio_path: str | None,
-                   s: DetectionSettings) -> SingleResult:
-    """One recording, in this process with a warm model: detections, a picture, tables."""
+                   s: DetectionSettings, lang: str = "en") -> SingleResult:
+    """One recording, in this process with a warm model: detections, a picture, tables.
+    ``lang``: the language of the rows' common names (``species_names``; the tables written
+    keep English labels, which the other commands read back)."""
     if not audio_path:
         raise UserError("choose or drop a recording first")
     settings, audio = s.resolve(rtypes=("table", "audacity", "csv"))
@@ -213,8 +215,11 @@ def analyze_single(session: Session, audio_path: str | None,
     out = session.folder("single")
     paths = result_paths(out, Path(audio_path).name, settings.rtypes)
     write_results(result.detections, str(audio_path), result.info, plan, paths)
-    rows = [[d.start, d.end, *_split(d.label), round(d.confidence, 4)]
-            for d in result.detections]
+    from edgebird.species_names import display_name, names_for, scientific_name
+
+    names = names_for(lang)
+    rows = [[d.start, d.end, scientific_name(d.label), display_name(d.label, names),
+             round(d.confidence, 4)] for d in result.detections]
     status = (f"{s.model_name()}: {len(rows)} detections in {result.info.duration:.1f} s of audio "
               f"({result.windows} windows, {seconds:.2f} s)")
     return SingleResult(rows, spectrogram(audio_path, result.detections, plan),

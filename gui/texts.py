@@ -172,6 +172,34 @@ ZH.update({
 })
 
 
+#: The Species and Settings tabs (gui/species_tab.py).
+EN.update({
+    "tab_species": "Species", "tab_settings": "Settings",
+    "names_language": "Language of species names (auto: the browser's)",
+    "make_list": "Make the species list", "sp_summary": "List",
+    "sp_table": "Species likely here (by occurrence score)",
+    "sp_save_to": "Save to (a .txt file or a folder)", "sp_save": "Save the species list",
+    "settings_note": "Saved in gui.json in your config folder; the Species tab starts from "
+                     "it at the next page load, Single file's detections at the next analysis "
+                     "(the theme changes at once). The interface text follows your browser's "
+                     "language; the setting below chooses the language of species names.",
+    "default_output": "Default output folder (prefills the Species tab's save box)",
+    "theme": "Theme", "save_settings": "Save settings",
+})
+ZH.update({
+    "tab_species": "物种", "tab_settings": "设置",
+    "names_language": "物种名称语言（auto：跟随浏览器）",
+    "make_list": "生成物种列表", "sp_summary": "列表",
+    "sp_table": "此地可能出现的物种（按出现分数）",
+    "sp_save_to": "保存到（.txt 文件或文件夹）", "sp_save": "保存物种列表",
+    "settings_note": "保存在配置文件夹的 gui.json 中；“物种”页在下次载入页面时使用它，"
+                     "“单个文件”的检测结果在下次分析时使用它（主题立即生效）。界面文字跟随浏览器的"
+                     "语言；下面的设置选择物种名称的语言。",
+    "default_output": "默认输出文件夹（预填“物种”页的保存位置）",
+    "theme": "主题", "save_settings": "保存设置",
+})
+
+
 class Texts:
     """``t("key")`` gives a translatable label. Keys are prefixed (``eb_``) in Gradio's table so
     they never collide with Gradio's own translation keys (``status`` is one of them)."""

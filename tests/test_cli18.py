@@ -42,7 +42,7 @@ def test_train_help_shows_the_defaults(capsys):
     with pytest.raises(SystemExit):
         main(["train", "--help"])
     out = " ".join(capsys.readouterr().out.split())
-    for shown in ("(default: 100)", "(default: dense)", "(default: CustomClassifier)",
+    for shown in ("(default: 100)", "(default: anchored)", "(default: CustomClassifier)",
                   "(default: replace)"):
         assert shown in out, shown
 

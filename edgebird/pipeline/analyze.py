@@ -151,6 +151,11 @@ class AnalyzeSettings:
         "--species-codes", metavar="FILE", help="label -> code table for the Raven 'Species "
         "Code' column (default: the label). BirdNET-Analyzer's eBird_taxonomy_codes_2024E.json "
         "works as is and makes the tables identical to BNA's"))
+    locale: str | None = field(default=None, metadata=opt(
+        "--locale", metavar="LANG", help="common names in the tables in this language (zh, de, "
+        "pt_BR, ...: BirdNET's translations, from an installed birdnet-analyzer; 'pip install "
+        "--no-deps birdnet-analyzer'). Default: English. evaluate and --species-list match "
+        "English labels, so keep such tables for reading"))
 
     def __post_init__(self) -> None:
         if self.min_conf is not None and not 0.0 <= self.min_conf <= 1.0:
@@ -182,6 +187,7 @@ class Plan:
     species_list_name: str = ""
     codes: Mapping[str, str] | None = None  # Raven's Species Code by label (default: the label)
     fingerprint: str = ""  # of everything that changes a table's bytes (``settings_fingerprint``)
+    names: Mapping[str, str] | None = None  # common names by scientific name (``--locale``)
 
     def detections(self, logits: np.ndarray, starts_s: np.ndarray, duration: float,
                    file: str = "") -> list[Detection]:
@@ -254,8 +260,19 @@ def make_plan(settings: AnalyzeSettings, audio: AudioSettings, model: EmbeddingM
         if not any(lab in codes for lab in labels):
             warn(f"species codes {settings.species_codes}: none of the model's labels has a "
                  "code; the Species Code column keeps the labels")
+    names = None
+    if settings.locale:
+        from edgebird import species_names
+
+        names = species_names.names_for(settings.locale)
+        if not names:
+            have = species_names.languages()
+            raise ValueError(
+                f"no species names in {settings.locale!r}: " + (
+                    f"BirdNET's translations here are {', '.join(have)}" if have else
+                    f"BirdNET's translations are not installed ({species_names.INSTALL_HINT})"))
     plan = Plan(settings, audio, tuple(labels), thresholds, allowed, model_file_name(model),
-                list_name, codes)
+                list_name, codes, names=names)
     return replace(plan, fingerprint=settings_fingerprint(plan, model.fingerprint))
 
 
@@ -268,7 +285,8 @@ def settings_fingerprint(plan: Plan, model_fingerprint: str) -> str:
     payload = {
         "model": model_fingerprint, "model_name": plan.model_name, "audio": plan.audio.key(),
         "settings": {k: v for k, v in asdict(s).items()
-                     if k not in ("rtypes", "combine", "skip_existing", "classifier")},
+                     if k not in ("rtypes", "combine", "skip_existing", "classifier")
+                     and not (k == "locale" and v is None)},  # older records stay valid
         "labels": list(plan.labels), "thresholds": [float(t) for t in plan.thresholds],
         "allowed": sorted(plan.allowed) if plan.allowed is not None else None,
         "codes": dict(sorted(plan.codes.items())) if plan.codes else None,
@@ -360,6 +378,18 @@ def write_results(detections: list[Detection], audio_path: str, info: AudioInfo,
                   paths: dict[str, Path]) -> None:
     """Every table rendered first, then each written atomically (temp file + rename)."""
     context = plan.context(audio_path, info)
+    if plan.names:  # --locale: the common names translated; codes still found by label
+        from edgebird.species_names import display_name, scientific_name
+
+        def local(label: str) -> str:
+            return f"{scientific_name(label)}_{display_name(label, plan.names)}" \
+                if "_" in label else label
+
+        detections = [replace(d, label=local(d.label)) for d in detections]
+        # Raven's Species Code keeps the English label (or its code): tables read back by
+        # label still find it
+        codes = {local(lab): (plan.codes or {}).get(lab, lab) for lab in plan.labels}
+        context = replace(context, codes=codes)
     texts = {r: FORMATS[r].render(detections, context) for r in paths}
     for r, text in texts.items():
         atomic_write_bytes(paths[r], text.encode("utf-8"))
