@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import json
 import os
-from dataclasses import asdict, astuple, dataclass, fields, replace
+from dataclasses import asdict, dataclass, fields, replace
 from pathlib import Path
 
 import gradio as gr
@@ -80,9 +80,17 @@ def save_prefs(language: str, output_dir: str, theme: str, path: Path | None = N
     return f"saved to {path}"
 
 
-def language_choices() -> list[str]:
-    """``auto``, ``en`` and every installed translation."""
-    return [AUTO, sn.ENGLISH] + [c for c in sn.languages() if c != sn.ENGLISH]
+def language_choices(saved: str = "") -> list[str]:
+    """``auto``, ``en``, every installed translation, and the saved language even when its
+    translations are gone (uninstalled since): the page still opens, and the names note says
+    how to get them back."""
+    codes = [AUTO, sn.ENGLISH] + [c for c in sn.languages() if c != sn.ENGLISH]
+    return codes + ([saved] if saved and saved not in codes else [])
+
+
+def language_box(prefs: Prefs) -> dict:
+    """The language dropdown as a page load sets it from the saved preferences."""
+    return gr.update(choices=language_choices(prefs.language), value=prefs.language)
 
 
 def resolve_language(choice: str, accept_language: str = "") -> str:
@@ -166,7 +174,8 @@ def species_tab(t, app, errors) -> None:
         lon = gr.Number(-76.48, minimum=-180, maximum=180, label=t("lon"))
         week = gr.Number(-1, precision=0, minimum=-1, maximum=48, label=t("week"))
         thresh = gr.Slider(0.01, 0.99, DEFAULT_SF_THRESH, step=0.01, label=t("sf_thresh"))
-        lang = gr.Dropdown(language_choices(), value=prefs.language, label=t("names_language"))
+        lang = gr.Dropdown(language_choices(prefs.language), value=prefs.language,
+                           label=t("names_language"))
     make = gr.Button(t("make_list"), variant="primary", elem_id="make-species")
     summary = gr.Textbox(label=t("sp_summary"), interactive=False, lines=2,
                          elem_id="species-summary")
@@ -187,7 +196,7 @@ def species_tab(t, app, errors) -> None:
 
     def from_prefs():  # each page load starts from the saved settings (not the server's start)
         p = load_prefs()
-        return p.language, _save_box(p)
+        return language_box(p), _save_box(p)
 
     app.load(from_prefs, None, [lang, path])
 
@@ -195,7 +204,8 @@ def species_tab(t, app, errors) -> None:
 def settings_tab(t, app, errors) -> None:
     prefs = load_prefs()
     gr.Markdown(t("settings_note"))
-    lang = gr.Dropdown(language_choices(), value=prefs.language, label=t("names_language"),
+    lang = gr.Dropdown(language_choices(prefs.language), value=prefs.language,
+                       label=t("names_language"),
                        elem_id="settings-language")
     note = names_note("zh")
     if note:
@@ -209,5 +219,9 @@ def settings_tab(t, app, errors) -> None:
     apply = ("(t) => { document.body.classList.toggle('dark', t === 'dark'); "
              "return t; }")
     theme.change(None, theme, None, js=apply)
-    app.load(lambda: astuple(load_prefs()), None, [lang, out, theme]).then(
+    def from_prefs():
+        p = load_prefs()
+        return language_box(p), p.output_dir, p.theme
+
+    app.load(from_prefs, None, [lang, out, theme]).then(
         None, theme, None, js=apply)

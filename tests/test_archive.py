@@ -117,7 +117,7 @@ def test_replay_with_schedule_and_archive(tmp_path, standalone):  # noqa: F811
     phases (6 s each, named at their starts); detections only there; health shows it."""
     audio = recording(tmp_path / "in" / "rec.wav", 30.0)
     cfg = load_config(schedule_config(tmp_path, standalone, audio, duty_on="6",
-                                      duty_off="6", min_conf="0.0", enabled="yes",
+                                      duty_off="6", min_conf="0.0", archive__enabled="yes",
                                       period_s="10"))
     assert cfg.archive.enabled and cfg.archive.mode == "scheduled"
     fake = FakeClock(epoch(2026, 5, 1, 6, 0))
@@ -140,7 +140,7 @@ def test_replay_with_schedule_and_archive(tmp_path, standalone):  # noqa: F811
 
 def test_replay_archiving_everything_in_periods(tmp_path, standalone):  # noqa: F811
     audio = recording(tmp_path / "in" / "rec.wav", 25.0)
-    cfg = load_config(schedule_config(tmp_path, standalone, audio, enabled="yes",
+    cfg = load_config(schedule_config(tmp_path, standalone, audio, archive__enabled="yes",
                                       mode="all", period_s="10", windows="07:00..08:00"))
     fake = FakeClock(epoch(2026, 5, 1, 6, 0, 5))
     rec = Recorder(cfg, clock=ClockCheck(2.0, False, lambda: fake.w, lambda: fake.m))
@@ -156,7 +156,7 @@ def test_full_disk_takes_archive_files_before_clips_never_the_database(tmp_path,
                                                                        standalone):  # noqa: F811
     audio = recording(tmp_path / "in" / "rec.wav", 30.0)
     cfg = load_config(schedule_config(tmp_path, standalone, audio, min_conf="0.01",
-                                      enabled="yes", mode="all", period_s="10"))
+                                      archive__enabled="yes", mode="all", period_s="10"))
     old_clips = cfg.data_dir / "clips" / "2020-01-01" / "X"
     old_clips.mkdir(parents=True)
     sf.write(old_clips / "old.flac", np.zeros(4800, np.float32), 48000)
@@ -197,7 +197,8 @@ def test_bad_archive_settings_stop_at_start(tmp_path, standalone):  # noqa: F811
     audio = recording(tmp_path / "in" / "rec.wav", 4.0)
     for key, value, msg in (("mode", "some", "use one of scheduled, all"),
                             ("period_s", "5", "must be in [10.0, 86400.0]"),
-                            ("max_gb", "-1", "must be in"), ("enabled", "maybe", "yes or no")):
+                            ("max_gb", "-1", "must be in"),
+                            ("archive__enabled", "maybe", "yes or no")):
         path = schedule_config(tmp_path, standalone, audio, **{key: value})
         with pytest.raises(ConfigError, match=msg.replace("[", r"\[").replace("]", r"\]")):
             load_config(path)

@@ -30,7 +30,7 @@ def card(tmp_path, standalone):  # noqa: F811
     """A replayed 30-s recording at 06:00 UTC, 6 s on / 6 s off, archive in 10-s files."""
     audio = recording(tmp_path / "in" / "rec.wav", 30.0)
     cfg = load_config(schedule_config(tmp_path, standalone, audio, duty_on="6",
-                                      duty_off="6", min_conf="0.0", enabled="yes",
+                                      duty_off="6", min_conf="0.0", archive__enabled="yes",
                                       period_s="10"))
     fake = FakeClock(epoch(2026, 5, 1, 6, 0))
     Recorder(cfg, clock=ClockCheck(2.0, False, lambda: fake.w, lambda: fake.m)).run()

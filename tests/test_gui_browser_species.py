@@ -49,8 +49,13 @@ def served(tmp_path_factory):
 
 
 def _type(el, text):
-    el.clear()
+    """Replace a box's text as a user does (select all, type): ``clear()`` on Gradio's number
+    boxes lets the old value come back as the first keys arrive ("552" from "52.5")."""
+    from selenium.webdriver.common.keys import Keys
+
+    el.send_keys(Keys.CONTROL, "a")
     el.send_keys(text)
+    el.send_keys(Keys.TAB)
 
 
 def test_make_a_species_list(served, browser, tmp_path):  # noqa: F811

@@ -99,3 +99,13 @@ def test_single_file_rows_name_species_in_the_chosen_language(tmp_path, monkeypa
                if r[2] != sci)
     table = next(p for p in zh.tables if p.name.endswith(".selection.table.txt"))
     assert "测试名" not in table.read_text(encoding="utf-8")  # tables keep English labels
+
+
+def test_a_saved_language_whose_translations_are_gone_still_opens(monkeypatch):
+    """gui.json says zh, BirdNET's translations were uninstalled since: the dropdown keeps zh
+    as a choice (Gradio refuses a value not among its choices, and Make the list failed)."""
+    monkeypatch.setattr(sn, "languages", lambda: [])
+    choices = st.language_choices("zh")
+    assert choices == [st.AUTO, sn.ENGLISH, "zh"]
+    assert st.language_choices("en") == [st.AUTO, sn.ENGLISH]
+    assert "zh" in st.language_box(st.Prefs(language="zh"))["choices"]

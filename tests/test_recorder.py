@@ -57,8 +57,11 @@ def config(tmp: Path, model: Path, source: Path, **over) -> Path:
     text = text.replace("input =\n", f"input = {source}\n")
     text = text.replace("min_conf =\n", f"min_conf = {over.pop('min_conf', 0.3)}\n")
     text = text.replace("data_dir = data", f"data_dir = {tmp / 'data'}")
-    for key, value in over.items():
-        text = text.replace(f"{key} = ", f"{key} = {value}\n# was: ", 1)
+    for name, value in over.items():  # a key in several sections is named section__key
+        section, _, key = name.rpartition("__")
+        start = text.index(f"[{section}]") if section else 0
+        at = text.index(f"\n{key} = ", start) + 1
+        text = text[:at] + text[at:].replace(f"{key} = ", f"{key} = {value}\n# was: ", 1)
     path = tmp / "config.ini"
     path.write_text(text)
     return path
@@ -180,7 +183,8 @@ def test_the_recorder_serves_its_dashboard_and_takes_it_along(tmp_path, standalo
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
     audio = recording(tmp_path / "in" / "long.wav", 120.0)
-    path = config(tmp_path, standalone, audio, realtime="yes", enabled="yes", port=port)
+    path = config(tmp_path, standalone, audio, realtime="yes", dashboard__enabled="yes",
+                  port=port)
     proc = subprocess.Popen([sys.executable, "-m", "edgebird.export.recorder", "--config",
                              str(path)], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     try:

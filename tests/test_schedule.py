@@ -22,12 +22,24 @@ BERLIN = ZoneInfo("Europe/Berlin")
 
 
 def schedule_config(tmp, model, audio, **keys):
-    """test_recorder's config with keys set by whole line (empty template values included)."""
+    """test_recorder's config with keys set by whole line (empty template values included).
+
+    A key in more than one section is named ``section__key`` (``archive__enabled``)."""
     path = config(tmp, model, audio, min_conf=keys.pop("min_conf", 0.3))
     text = path.read_text()
-    for key, value in keys.items():
-        text, n = re.subn(rf"(?m)^{key} =.*$", f"{key} = {value}", text)
-        assert n == 1, key
+    for name, value in keys.items():
+        section, _, key = name.rpartition("__")
+        head, body = "", text
+        if section:  # only the lines from "[section]" to the next header
+            start = text.index(f"[{section}]")
+            end = text.find("\n[", start + 1)
+            end = len(text) if end < 0 else end
+            head, body, tail = text[:start], text[start:end], text[end:]
+        else:
+            tail = ""
+        body, n = re.subn(rf"(?m)^{key} =.*$", f"{key} = {value}", body)
+        assert n == 1, name
+        text = head + body + tail
     path.write_text(text)
     return path
 
