@@ -149,9 +149,11 @@ def _single_tab(t, session, settings) -> None:
     def analyze(request: gr.Request, path, *values):
         lang = species_tab.page_language(request)
         r = h.analyze_single(session, path, h.DetectionSettings(*values), lang)
-        return r.status, r.figure, r.rows, [str(p) for p in r.tables]
+        # the player is emptied: it would still hold a clip of the previous file
+        return r.status, r.figure, r.rows, [str(p) for p in r.tables], None
 
-    go.click(_errors(analyze), [audio, *settings], [status, plot, table, files])
+    go.click(_errors(analyze), [audio, *settings], [status, plot, table, files, player])
+    audio.change(lambda _: None, audio, player)  # a new file: no clip of the old one
 
     def play(path, rows, evt: gr.SelectData):
         if not path or rows is None or evt.index is None:
@@ -406,7 +408,19 @@ def launch(host: str = "127.0.0.1", port: int | None = None, share: bool = False
     folder = Path(workdir) if workdir else Path(tempfile.mkdtemp(prefix="edgebird-gui-"))
     session = h.Session(folder)
     app = build_app(session)
+    # quiet: Gradio's own start-up hint tells users to "set share=True in launch()", which
+    # means nothing to them; the option is edgebird's --share, said in our line below.
     app.queue(default_concurrency_limit=2).launch(
         server_name=host, server_port=port, share=share, inbrowser=open_browser,
-        allowed_paths=[str(folder)], i18n=app.i18n_obj, show_error=True,
-        app_kwargs={"middleware": [Middleware(SameOriginWrites)]})
+        allowed_paths=[str(folder)], i18n=app.i18n_obj, show_error=True, quiet=True,
+        prevent_thread_lock=True, app_kwargs={"middleware": [Middleware(SameOriginWrites)]})
+    print(startup_line(app.local_url, app.share_url), flush=True)
+    app.block_thread()
+
+
+def startup_line(local_url: str, share_url: str | None) -> str:
+    """What the terminal says once the page is up, in edgebird's own words and options."""
+    if share_url:
+        return f"edgebird GUI: {local_url} and public link {share_url} (Ctrl+C stops it)"
+    return (f"edgebird GUI: open {local_url} in a browser (Ctrl+C stops it; "
+            f"edgebird gui --share gives a public link)")

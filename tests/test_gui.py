@@ -406,3 +406,13 @@ def test_a_custom_classifier_is_analyzed_at_its_own_thresholds(tmp_path):
     assert off.resolve()[0].min_conf == 0.6 and off.model_name() == "Finches.tflite"
     birdnet = h.DetectionSettings(min_conf=0.6)
     assert birdnet.resolve()[0].min_conf == 0.6
+
+
+def test_the_start_up_line_names_edgebirds_option_not_gradios():
+    """Gradio's hint says "set share=True in launch()"; users have --share (issue 18.9)."""
+    from edgebird.gui.app import startup_line
+
+    line = startup_line("http://127.0.0.1:7860/", None)
+    assert "http://127.0.0.1:7860/" in line and "--share" in line and "launch()" not in line
+    assert "https://x.gradio.live" in startup_line("http://127.0.0.1:7860/",
+                                                  "https://x.gradio.live")
