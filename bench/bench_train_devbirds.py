@@ -42,40 +42,55 @@ def quality(metrics: Path) -> dict[str, float]:
                         else float("nan"))}
 
 
-def main() -> None:
-    p = harness.parser(__doc__, runs="timed runs per head (default 3)", out=harness.OUT)
-    args = harness.resolve(p, p.parse_args())
-    if not DEVBIRDS.is_dir():
-        sys.exit(f"devbirds not found at {DEVBIRDS}: nothing to measure")
-    info, t_start = harness.begin()
-    out = args.out / "train_devbirds"
+#: case -> the ``edgebird train`` options that make it (``bench_autotune`` has its own)
+CASES = {h: ["--head", h] for h in HEADS}
+
+
+def run_cases(cases: dict[str, list[str]], args, out: Path):
+    """Each case as a fresh ``edgebird train`` process, round-robin ``args.runs`` times, after
+    one untimed run that warms the embedding store: the runs and each case's quality."""
     store = out / "store"
     shutil.rmtree(out, ignore_errors=True)
     base = harness.edgebird_command() + ["train", str(DEVBIRDS), "--seed", "0", "--store",
                                          str(store)]
     harness.run_process(base + ["-o", str(out / "warm"), "--head", "logreg"],
                         sample_memory=False)
-    runs: dict[str, list[harness.ProcessRun]] = {h: [] for h in HEADS}
+    runs: dict[str, list[harness.ProcessRun]] = {c: [] for c in cases}
     found: dict[str, dict[str, float]] = {}
     for r in range(args.runs):
-        for head in HEADS:
-            model = out / f"{head}{r}"
-            print(f"run {r + 1}/{args.runs}: {head}", flush=True)
-            runs[head].append(harness.run_process(base + ["-o", str(model), "--head", head]))
-            found.setdefault(head, quality(model / "metrics.json"))
-    rows = ["| head | wall (median) | CPU | peak RSS, tree | other CPU | CV macro F1 @ "
+        for i, (case, options) in enumerate(cases.items()):
+            model = out / f"case{i}-{r}"
+            print(f"run {r + 1}/{args.runs}: {case}", flush=True)
+            runs[case].append(harness.run_process(base + ["-o", str(model), *options]))
+            found.setdefault(case, quality(model / "metrics.json"))
+    return runs, found
+
+
+def table(runs: dict, found: dict, default: str = "anchored") -> list[str]:
+    rows = ["| case | wall (median) | CPU | peak RSS, tree | other CPU | CV macro F1 @ "
             "thresholds | @ 0.5 | AUPRC | noise FP | held-out species FP |",
             "|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|"]
-    for head in HEADS:
-        rs, q = runs[head], found[head]
+    for case, rs in runs.items():
+        q = found[case]
         rows.append(
-            f"| {head}{' (default)' if head == 'anchored' else ''} | "
+            f"| {case}{' (default)' if case == default else ''} | "
             f"{statistics.median(x.wall for x in rs):.1f} s | "
             f"{statistics.median(x.cpu_seconds for x in rs):.1f} s | "
             f"{statistics.median(x.peak_tree_rss_mb for x in rs):.0f} MB | "
             f"{100 * max(x.other_load for x in rs):.0f}% | {q['f1_thr']:.3f} | "
             f"{q['f1_half']:.3f} | {q['auprc']:.3f} | {100 * q['noise_fp']:.1f}% | "
             f"{100 * q['held_fp']:.1f}% |")
+    return rows
+
+
+def main() -> None:
+    p = harness.parser(__doc__, runs="timed runs per head (default 3)", out=harness.OUT)
+    args = harness.resolve(p, p.parse_args())
+    if not DEVBIRDS.is_dir():
+        sys.exit(f"devbirds not found at {DEVBIRDS}: nothing to measure")
+    info, t_start = harness.begin()
+    runs, found = run_cases(CASES, args, args.out / "train_devbirds")
+    rows = table(runs, found)
     fastest = min(HEADS, key=lambda h: statistics.median(x.wall for x in runs[h]))
     ratio = (statistics.median(x.wall for x in runs["dense"])
              / statistics.median(x.wall for x in runs["anchored"]))

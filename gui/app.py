@@ -214,6 +214,8 @@ def _train_tab(t, session, settings) -> tuple[gr.Textbox, gr.Textbox]:
         head = gr.Dropdown(exportable_heads(), value=d.head, label=t("head"),
                            info=t("head_info"))
         folds = gr.Number(d.folds, precision=0, minimum=0, maximum=20, label=t("folds"))
+        autotune = gr.Number(d.autotune, precision=0, minimum=0, maximum=500,
+                             label=t("autotune"), info=t("autotune_info"))
     # The Keras head's options: only --head dense uses them, so they stay folded away.
     with gr.Accordion(t("keras_options"), open=False):
         with gr.Row():
@@ -265,9 +267,10 @@ def _train_tab(t, session, settings) -> tuple[gr.Textbox, gr.Textbox]:
 
     scan.click(_errors(h.scan_training_folder), data, found)
 
-    def train(d, o, n, td, gp, sd, bg, hd, k, ep, bs, rate, hu, do, ls, mx, fl, g, a, um, ur,
-              neg, ho, cm, sm, progress=gr.Progress()):
-        kwargs = dict(background=(bg or "").strip(), head=hd, folds=int(k), epochs=int(ep),
+    def train(d, o, n, td, gp, sd, bg, hd, k, at, ep, bs, rate, hu, do, ls, mx, fl, g, a, um,
+              ur, neg, ho, cm, sm, progress=gr.Progress()):
+        kwargs = dict(background=(bg or "").strip(), head=hd, folds=int(k),
+                      autotune=int(at or 0), epochs=int(ep),
                       batch_size=int(bs), learning_rate=float(rate),
                       hidden_units=int(hu), dropout=float(do), label_smoothing=float(ls),
                       mixup=bool(mx), loss="focal" if fl else "bce", focal_gamma=float(g),
@@ -290,7 +293,7 @@ def _train_tab(t, session, settings) -> tuple[gr.Textbox, gr.Textbox]:
                                                          r.advanced_files)))
 
     event = go.click(_errors(train), [data, out, name, test_data, group_pattern, seed,
-                                      background, head, folds,
+                                      background, head, folds, autotune,
                                       epochs, batch_size, lr, hidden,
                                       dropout, smoothing, mixup, focal, gamma, alpha, up_mode,
                                       up_ratio, negatives, holdout, crop, save_mode],

@@ -122,6 +122,9 @@ EN.update({
     "head_info": "anchored: starts from BirdNET's own classifier for species it knows "
                  "(recommended); dense: the Keras head (uses the options below)",
     "keras_options": "Dense (Keras) head options",
+    "autotune": "Autotune trials (0 = off)",
+    "autotune_info": "search the head's settings first, each trial scored on your recordings "
+                     "(about 3 s a trial with the anchored head)",
     "tab_evaluate": "Evaluate", "tab_search": "Search",
     "ev_results": "Result tables (folder or file)",
     "ev_annotations": "Annotations (Raven table or file,begin,end,label CSV)",
@@ -151,6 +154,8 @@ ZH.update({
     "head_info": "anchored：对 BirdNET 已知的物种从 BirdNET 自己的分类器出发（推荐）；"
                  "dense：Keras 分类头（使用下面的选项）",
     "keras_options": "Dense（Keras）分类头选项",
+    "autotune": "自动调参试验次数（0 = 关闭）",
+    "autotune_info": "先搜索分类头的设置，每次试验都在你的录音上评分（anchored 分类头每次约 3 秒）",
     "tab_evaluate": "评估", "tab_search": "搜索",
     "ev_results": "结果表（文件夹或文件）",
     "ev_annotations": "标注（Raven 表或 file,begin,end,label CSV）",

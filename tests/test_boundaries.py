@@ -86,6 +86,7 @@ OFFENDERS = {
     "TensorFlow": ("pipeline/_offender2.py", "import tensorflow as tf\n"),
     "Gradio": ("training/_offender2.py", "import gradio\n"),
     "usearch": ("pipeline/_offender3.py", "import usearch\n"),
+    "optuna": ("heads/_offender.py", "import optuna\n"),
 }
 
 

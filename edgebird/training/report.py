@@ -157,6 +157,7 @@ def write_report(result, out: Path, name: str, model_files: dict[str, Path],
         "site_background_false_positives": result.site_fp,
         "windows_per_class": result.windows,
         "birdnet_restricted": result.birdnet,
+        "autotune_trials": result.autotune,
         "folds": [{"fold": f.fold, "best_epoch": f.best_epoch, **f.sizes}
                   for f in result.folds],
         "models": {k: {"file": str(v if shown_dir is None else shown / v.name),
@@ -184,6 +185,7 @@ def write_report(result, out: Path, name: str, model_files: dict[str, Path],
         "default folds adapt, up to five). The false positives below are measured on what "
         "the final model never trained on.", ""]
     lines += birdnet_prior.report_lines(result.birdnet)
+    lines += _autotune_lines(result.autotune)
     lines += _false_positives(result)
     lines += ["", "## Models", "",
               "All output logits; apply `sigmoid` (edgebird's analyzer does, with the "
@@ -271,4 +273,25 @@ def _false_positives(result) -> list[str]:
         lines += ["", "## Separate test set (final model)", "",
                   f"macro F1 at the thresholds {t['f1@thr']:.3f}, at 0.5 {t['f1@0.5']:.3f}, "
                   f"AUPRC {t['auprc']:.3f}"]
+    return lines
+
+
+def _autotune_lines(trials: list[dict]) -> list[str]:
+    """``--autotune``: each trial's settings and score, the chosen one marked."""
+    from edgebird.training.autotune import describe
+
+    if not trials:
+        return []
+    done = [t for t in trials if t["auprc"] is not None]
+    best = max(done, key=lambda t: t["auprc"])["trial"] if done else None
+    lines = ["", "## Autotune", "",
+             f"{len(trials)} trials (optuna TPE), each scored by the macro AUPRC of a grouped "
+             "cross-validation of the training recordings (other folds than the ones above); "
+             "pruned: below the median of earlier trials after a fold. The chosen trial's "
+             "settings trained every model here (metrics.json, `settings`).", "",
+             "| trial | macro AUPRC | settings |", "|--:|--:|---|"]
+    for t in trials:
+        score = "pruned" if t["auprc"] is None else f"{t['auprc']:.4f}"
+        mark = " **(chosen)**" if t["trial"] == best else ""
+        lines.append(f"| {t['trial']}{mark} | {score} | {describe(t['params'])} |")
     return lines

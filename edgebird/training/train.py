@@ -33,9 +33,9 @@ from edgebird.training.metrics import checked_thresholds, class_metrics, false_p
 from edgebird.training.windows import DEFAULT_MAX_WINDOWS, LONG_RECORDING_WINDOWS
 
 #: Settings of the procedure itself, not of a head (``seed`` seeds both).
-PROTOCOL_FIELDS = ("head", "mixup", "folds", "val_fraction", "synthetic_negatives",
-                   "holdout_species", "seed", "max_windows_per_recording", "background",
-                   "background_windows")
+PROTOCOL_FIELDS = ("head", "head_params", "autotune", "mixup", "folds", "val_fraction",
+                   "synthetic_negatives", "holdout_species", "seed",
+                   "max_windows_per_recording", "background", "background_windows")
 
 
 @dataclass(frozen=True)
@@ -52,6 +52,13 @@ class TrainSettings:
         help="the head trained on the embeddings (anchored: logistic regression starting "
              "from BirdNET's own classifier for the species it knows; dense: the Keras "
              "head; only dense needs TensorFlow to train)"))
+    #: parameters of the head that have no option of their own (anchored's ``C``, ...), as
+    #: ``((name, value), ...)``; ``--autotune`` sets them
+    head_params: tuple = ()
+    autotune: int = field(default=0, metadata=opt(
+        "--autotune", nargs="?", const=20, metavar="TRIALS",
+        help="search the head's settings first (optuna; TRIALS trials, flag alone: 20), each "
+             "scored by the macro AUPRC of a grouped cross-validation; 0: off"))
     hidden_units: int = field(default=0, metadata=opt(
         "--hidden-units", help="units of a hidden ReLU layer; 0: none"))
     dropout: float = field(default=0.0, metadata=opt(
@@ -122,6 +129,7 @@ class TrainSettings:
             (self.synthetic_negatives >= 0, "synthetic negatives must be >= 0"),
             (self.max_windows_per_recording >= 0, "max windows per recording must be >= 0"),
             (self.background_windows >= 1, "background windows must be >= 1"),
+            (self.autotune >= 0, "autotune trials must be >= 0"),
         ]
         for ok, msg in checks:
             if not ok:
@@ -151,8 +159,12 @@ class TrainSettings:
             users = sorted({n for n in HEADS for k in unused if k in params_of(n)})
             raise ValueError(f"the {name} head does not use {', '.join(unused)} (an option "
                              f"of --head {' / '.join(users)})")
+        given = dict(self.head_params)
+        foreign = sorted(set(given) - own)
+        if foreign:
+            raise ValueError(f"the {name} head has no parameter {', '.join(foreign)}")
         return make_head(name, **{k: getattr(self, k) for k in params_of(name)
-                                  if k in defaults or k == "seed"})
+                                  if k in defaults or k == "seed"}, **given)
 
 
 @dataclass
@@ -208,6 +220,8 @@ class TrainResult:
     site_fp: dict = field(default_factory=dict)
     #: windows trained per class and their recordings (``features.windows_per_class``)
     windows: dict = field(default_factory=dict)
+    #: ``--autotune``: every trial (number, state, AUPRC, params), in order
+    autotune: list[dict] = field(default_factory=list)
 
     @property
     def cross_validated(self) -> bool:
@@ -333,6 +347,11 @@ def train_classifier(feats: Features, s: TrainSettings, negatives: Features | No
     others), which a head with a prior (``anchored``) starts from; other heads ignore it.
     """
     classes = feats.classes
+    trials: list[dict] = []
+    if s.autotune:
+        from edgebird.training.autotune import autotune
+
+        s, trials = autotune(feats, s, negatives, prior, echo)
     head = with_prior(s.make_head(), prior)
     folds: list[FoldResult] = []
     k, folds_note = resolve_folds(s.folds, feats.groups_per_class())
@@ -397,6 +416,12 @@ def train_classifier(feats: Features, s: TrainSettings, negatives: Features | No
     if test is not None and len(test):
         p = final.head.scores(test.x)
         result.test_metrics = class_metrics(test.y, p, classes, thresholds)
+    if trials:
+        result.autotune = trials
+        result.notes.append(
+            f"settings chosen by --autotune ({len(trials)} trials) on these same recordings: "
+            "the cross-validated figures lean optimistic by however much the search fitted "
+            "them; a --test-data set it never saw is the unbiased figure")
     return result
 
 
