@@ -25,7 +25,7 @@ from edgebird.training.classifier import DEFAULT_MODEL_NAME, SAVE_MODES
 from edgebird.training.train import UPSAMPLING_MODES, TrainSettings
 
 from . import handlers as h
-from . import loop, species_tab
+from . import loop, review_tab, species_tab
 from .origin import SameOriginWrites
 from .texts import i18n
 
@@ -118,7 +118,8 @@ def build_app(session: h.Session) -> gr.Blocks:
             with gr.Tab(t("tab_segments"), id="segments"):
                 _segments_tab(t)
             with gr.Tab(t("tab_review"), id="review"):
-                review_folder, retrain = _review_tab(t, session, settings)
+                review_folder, retrain = review_tab.review_tab(t, session, settings, _errors,
+                                                               _setting)
             with gr.Tab(t("tab_evaluate"), id="evaluate"):
                 loop.evaluate_tab(t, session, _errors)
             with gr.Tab(t("tab_search"), id="search"):
@@ -345,66 +346,6 @@ def _segments_tab(t) -> None:
                             seg_length, mode], [summary, *players])
 
 
-def _review_tab(t, session, settings) -> tuple[gr.Textbox, gr.Button]:
-    with gr.Row():
-        folder = gr.Textbox(label=t("review_dir"), elem_id="review-folder")
-        load = gr.Button(t("load"), size="sm")
-    species = gr.Dropdown([], label=t("species"), interactive=True)
-    current = gr.State(None)
-    with gr.Row():
-        player = gr.Audio(label=t("clip"), interactive=False, autoplay=True)
-        left = gr.Number(label=t("remaining"), interactive=False)
-    with gr.Row():
-        right = gr.Button(t("right"), variant="primary")
-        wrong = gr.Button(t("wrong"), variant="stop")
-        skip = gr.Button(t("skip"))
-    precision = gr.Slider(0.5, 0.99, 0.9, step=0.01, label=t("precision"))
-    verdict = gr.Textbox(label=t("calibration"), interactive=False)
-    curve = gr.Plot(label=t("calibration_plot"))
-    with gr.Row():
-        use_cal = gr.Button(t("use_calibrated"), variant="secondary", elem_id="use-calibrated")
-        retrain = gr.Button(t("retrain"), variant="secondary", elem_id="retrain")
-    cal_written = gr.Textbox(label=t("calibrated_written"), interactive=False,
-                             elem_id="calibrated-written")
-
-    def show(f, sp, skip_path=None):
-        path, n = h.next_clip(f, sp)
-        if skip_path and path == skip_path and n > 1:
-            from edgebird.training.review import pending
-
-            clips = pending(Path(f) / sp)
-            path = str(clips[1])
-        return (h._read(Path(path)) if path else None), path, n
-
-    def choose(f):
-        names = h.review_species(f)
-        return gr.Dropdown(choices=names, value=names[0])
-
-    def mark(f, sp, path, p, ok):
-        from edgebird.training.review import mark as mark_clip
-
-        if path:
-            mark_clip(path, ok)
-        audio, new, n = show(f, sp)
-        text, fig = h.calibration_view(f, sp, p)
-        return audio, new, n, text, fig
-
-    load.click(_errors(choose), folder, species)
-    species.change(_errors(show), [folder, species], [player, current, left])
-    right.click(_errors(lambda f, sp, c, p: mark(f, sp, c, p, True)),
-                [folder, species, current, precision], [player, current, left, verdict, curve])
-    wrong.click(_errors(lambda f, sp, c, p: mark(f, sp, c, p, False)),
-                [folder, species, current, precision], [player, current, left, verdict, curve])
-    skip.click(_errors(lambda f, sp, c: show(f, sp, c)), [folder, species, current],
-               [player, current, left])
-    precision.change(_errors(h.calibration_view), [folder, species, precision],
-                     [verdict, curve])
-    model_mode, classifier = _setting(settings, "model_mode"), _setting(settings, "classifier")
-    use_cal.click(_errors(lambda f, p, m, c: h.use_calibrated_thresholds(session, f, p, m, c)),
-                  [folder, precision, model_mode, classifier], cal_written)
-    return folder, retrain
-
-
 def launch(host: str = "127.0.0.1", port: int | None = None, share: bool = False,
            workdir: str | None = None, open_browser: bool = False) -> None:
     """Start the app (blocking). Files the app shows are written under ``workdir``."""
@@ -416,6 +357,7 @@ def launch(host: str = "127.0.0.1", port: int | None = None, share: bool = False
     app.queue(default_concurrency_limit=2).launch(
         server_name=host, server_port=port, share=share, inbrowser=open_browser,
         allowed_paths=[str(folder)], i18n=app.i18n_obj, show_error=True, quiet=True,
+        head=review_tab.SHORTCUT_JS,
         prevent_thread_lock=True, app_kwargs={"middleware": [Middleware(SameOriginWrites)]})
     print(startup_line(app.local_url, app.share_url), flush=True)
     app.block_thread()

@@ -135,7 +135,7 @@ def result_cards(session: h.Session, hits: list[Hit], n: int = MAX_CARDS) -> lis
 
 
 def window_picture(samples, rate: int, offset: float, start: float, end: float,
-                   dest: Path) -> Path:
+                   dest: Path, xlabel: str = "s in the recording") -> Path:
     """A small spectrogram PNG (time in the recording's seconds, kHz) with the result's
     window between two dashed lines. Matplotlib's object API, not pyplot: Gradio runs
     handlers in threads, and pyplot's global figure state is not thread-safe."""
@@ -155,7 +155,7 @@ def window_picture(samples, rate: int, offset: float, start: float, end: float,
     ax.set_ylim(0, DEFAULT_FMAX)
     ax.set_yticks([0, 5000, 10000, 15000], ["0", "5", "10", "15"])
     ax.set_ylabel("kHz", fontsize=8)
-    ax.set_xlabel("s in the recording", fontsize=8)
+    ax.set_xlabel(xlabel, fontsize=8)
     ax.tick_params(labelsize=7)
     fig.tight_layout(pad=0.3)
     fig.savefig(dest)

@@ -58,7 +58,11 @@ EN: dict[str, str] = {
     "max_segments": "Clips per species (at most)", "seg_length": "Clip length (s)",
     "collection_mode": "Which clips", "cut": "Cut clips", "preview": "Preview",
     "review_dir": "Clips folder (from Segments)", "load": "Load", "species": "Species",
-    "clip": "Clip", "right": "Right", "wrong": "Wrong", "skip": "Skip",
+    "clip": "Clip", "right": "Right", "wrong": "Wrong", "skip": "Skip", "undo": "Undo",
+    "review_clip_info": "This clip", "clip_spectrogram": "Spectrogram of the clip",
+    "review_keys": "Keys: **R** right, **W** wrong, **S** skip, **U** undo (outside text "
+                   "boxes). Each verdict moves the clip into Species/Positive/ or "
+                   "Species/Negative/, where Retrain reads it.",
     "precision": "Wanted precision", "calibration": "Score threshold for that precision",
     "calibration_plot": "P(correct) against confidence", "remaining": "Clips left",
 }
@@ -106,7 +110,11 @@ ZH: dict[str, str] = {
     "max_conf": "最高置信度", "max_segments": "每个物种最多片段数", "seg_length": "片段长度（秒）",
     "collection_mode": "片段选取方式", "cut": "截取片段", "preview": "预览",
     "review_dir": "片段文件夹（来自“片段”页）", "load": "载入", "species": "物种", "clip": "片段",
-    "right": "正确", "wrong": "错误", "skip": "跳过", "precision": "期望精确率",
+    "right": "正确", "wrong": "错误", "skip": "跳过", "undo": "撤销",
+    "review_clip_info": "当前片段", "clip_spectrogram": "片段的频谱图",
+    "review_keys": "快捷键：**R** 正确，**W** 错误，**S** 跳过，**U** 撤销（不在文本框内时）。"
+                   "每次判断会把片段移入 物种/Positive/ 或 物种/Negative/，“重新训练”从那里读取。",
+    "precision": "期望精确率",
     "calibration": "达到该精确率的分数阈值", "calibration_plot": "P(正确) 与置信度",
     "remaining": "剩余片段",
 }
