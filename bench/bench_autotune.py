@@ -14,13 +14,12 @@ Needs ``../shared/data/devbirds``; without it the script says so and exits.
 
 from __future__ import annotations
 
-import statistics
 import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import harness  # noqa: E402
-from bench_train_devbirds import DEVBIRDS, run_cases, table  # noqa: E402
+from bench_train_devbirds import DEVBIRDS, median_wall, run_cases, table  # noqa: E402
 
 
 def main() -> None:
@@ -34,7 +33,7 @@ def main() -> None:
     cases = {"anchored": ["--head", "anchored"],
              tuned: ["--head", "anchored", "--autotune", str(args.trials)]}
     runs, found = run_cases(cases, args, args.out / "autotune")
-    wall = {c: statistics.median(x.wall for x in rs) for c, rs in runs.items()}
+    wall = median_wall(runs)
     per_trial = (wall[tuned] - wall["anchored"]) / args.trials
     section = "\n".join([
         "## `--autotune` on devbirds (`bench/bench_autotune.py`)",

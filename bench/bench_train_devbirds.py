@@ -66,6 +66,11 @@ def run_cases(cases: dict[str, list[str]], args, out: Path):
     return runs, found
 
 
+def median_wall(runs: dict) -> dict[str, float]:
+    """Case -> the median wall time of its runs."""
+    return {case: statistics.median(x.wall for x in rs) for case, rs in runs.items()}
+
+
 def table(runs: dict, found: dict, default: str = "anchored") -> list[str]:
     rows = ["| case | wall (median) | CPU | peak RSS, tree | other CPU | CV macro F1 @ "
             "thresholds | @ 0.5 | AUPRC | noise FP | held-out species FP |",
@@ -91,9 +96,9 @@ def main() -> None:
     info, t_start = harness.begin()
     runs, found = run_cases(CASES, args, args.out / "train_devbirds")
     rows = table(runs, found)
-    fastest = min(HEADS, key=lambda h: statistics.median(x.wall for x in runs[h]))
-    ratio = (statistics.median(x.wall for x in runs["dense"])
-             / statistics.median(x.wall for x in runs["anchored"]))
+    wall = median_wall(runs)
+    fastest = min(HEADS, key=wall.get)
+    ratio = wall["dense"] / wall["anchored"]
     section = "\n".join([
         "## `edgebird train` on devbirds, whole process (`bench/bench_train_devbirds.py`)",
         "",

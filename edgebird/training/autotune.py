@@ -32,21 +32,30 @@ TUNE_SEED_OFFSET = 101
 
 Space = Callable[[object], dict]
 
+#: The ranges and choices searched; ``_default_params`` reads the same ones, so trial 1 is the
+#: settings as given only when they lie inside the space.
+C_RANGE = (1e-3, 1e2)
+POS_WEIGHT_RANGE = (0.5, 4.0)
+HIDDEN_UNITS = (0, 128, 512, 1024)
+LEARNING_RATE_RANGE = (1e-4, 1e-1)
+UPSAMPLING_RATIOS = (0.0, 0.25, 0.5, 1.0)
+
 
 def _linear(trial) -> dict:
-    return {"head_params": (("C", trial.suggest_float("C", 1e-3, 1e2, log=True)),
-                            ("pos_weight", trial.suggest_float("pos_weight", 0.5, 4.0,
+    return {"head_params": (("C", trial.suggest_float("C", *C_RANGE, log=True)),
+                            ("pos_weight", trial.suggest_float("pos_weight", *POS_WEIGHT_RANGE,
                                                                log=True)))}
 
 
 def _dense(trial, mixup: bool) -> dict:
-    p = {"hidden_units": trial.suggest_categorical("hidden_units", [0, 128, 512, 1024]),
+    p = {"hidden_units": trial.suggest_categorical("hidden_units", list(HIDDEN_UNITS)),
          "dropout": trial.suggest_float("dropout", 0.0, 0.5),
-         "learning_rate": trial.suggest_float("learning_rate", 1e-4, 1e-1, log=True),
+         "learning_rate": trial.suggest_float("learning_rate", *LEARNING_RATE_RANGE,
+                                              log=True),
          "label_smoothing": trial.suggest_float("label_smoothing", 0.0, 0.2),
          "loss": trial.suggest_categorical("loss", ["bce", "focal"]),
          "upsampling_ratio": trial.suggest_categorical("upsampling_ratio",
-                                                       [0.0, 0.25, 0.5, 1.0])}
+                                                       list(UPSAMPLING_RATIOS))}
     if p["loss"] == "focal":
         p["focal_gamma"] = trial.suggest_float("focal_gamma", 0.5, 5.0)
         p["focal_alpha"] = trial.suggest_float("focal_alpha", 0.1, 0.9)
@@ -157,8 +166,8 @@ def _default_params(settings, name: str) -> dict:
         keys = ["hidden_units", "dropout", "learning_rate", "label_smoothing", "loss",
                 "upsampling_ratio"]
         p = {k: getattr(settings, k) for k in keys}
-        if p["upsampling_ratio"] not in (0.0, 0.25, 0.5, 1.0) or p["hidden_units"] not in (
-                0, 128, 512, 1024) or not 1e-4 <= p["learning_rate"] <= 1e-1:
+        if (p["upsampling_ratio"] not in UPSAMPLING_RATIOS or p["hidden_units"] not in
+                HIDDEN_UNITS or not _inside(p["learning_rate"], LEARNING_RATE_RANGE)):
             return {}
         if p["loss"] == "focal":
             p.update(focal_gamma=settings.focal_gamma, focal_alpha=settings.focal_alpha)
@@ -168,7 +177,11 @@ def _default_params(settings, name: str) -> dict:
             p["mixup"] = settings.mixup
         return p
     p = {k: float(head[k]) for k in ("C", "pos_weight")}
-    return p if 1e-3 <= p["C"] <= 1e2 and 0.5 <= p["pos_weight"] <= 4.0 else {}
+    return p if _inside(p["C"], C_RANGE) and _inside(p["pos_weight"], POS_WEIGHT_RANGE) else {}
+
+
+def _inside(value: float, bounds: tuple[float, float]) -> bool:
+    return bounds[0] <= value <= bounds[1]
 
 
 def describe(params: dict) -> str:
