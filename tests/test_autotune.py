@@ -118,3 +118,25 @@ def test_autotune_on_devbirds(devbirds, tmp_path):
     assert mean["f1@thr"] >= 0.95
     report = (out / "REPORT.md").read_text()
     assert "## Autotune" in report and "**(chosen)**" in report
+
+
+def test_ctrl_c_in_a_trial_stops_the_search_without_a_traceback(monkeypatch, caplog):
+    """The interrupt reaches the CLI (which says "interrupted" and exits 130); optuna's
+    warning with the traceback of the interrupted trial is not logged (it reached the
+    terminal before). Propagation on, so the test's log capture sees what optuna emits."""
+    import edgebird.training.autotune as at
+
+    def interrupted(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(at, "cv_score", interrupted)
+    optuna.logging.enable_propagation()
+    try:
+        with caplog.at_level("DEBUG"), pytest.raises(KeyboardInterrupt):
+            autotune(hard_blobs(), TrainSettings(head="logreg", autotune=3, **QUIET),
+                     echo=lambda m: None)
+    finally:
+        optuna.logging.disable_propagation()
+    shown = [r for r in caplog.records if r.name.startswith("optuna")
+             and r.levelno >= optuna.logging.WARNING]
+    assert not shown, [r.getMessage() for r in shown]

@@ -78,7 +78,9 @@ def _optuna():
         import optuna
     except ImportError:
         raise ValueError("--autotune needs optuna: pip install 'edgebird[tune]'") from None
-    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    # ERROR: optuna logs an interrupted or failed trial at WARNING with its traceback, which
+    # would reach the user on Ctrl-C; each trial has edgebird's own line (``autotune``'s log).
+    optuna.logging.set_verbosity(optuna.logging.ERROR)
     return optuna
 
 
